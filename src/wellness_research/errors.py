@@ -1,0 +1,50 @@
+"""The package's errors and warnings, in one place.
+
+Every error the library raises on purpose derives from :class:`WellnessResearchError`, and every
+warning from :class:`WellnessResearchWarning`, so that a notebook or a batch can catch or filter
+them precisely without catching unrelated failures.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "DataDictionaryError",
+    "DataValidationError",
+    "PrivacyError",
+    "SmallCellWarning",
+    "WellnessResearchError",
+    "WellnessResearchWarning",
+]
+
+
+class WellnessResearchError(Exception):
+    """Base class of every error raised by wellness_research on purpose."""
+
+
+class ConfigurationError(WellnessResearchError, ValueError):
+    """A parameter, option or run configuration is invalid (names the parameter and the value)."""
+
+
+class DataDictionaryError(WellnessResearchError):
+    """The data dictionary itself is incomplete or inconsistent."""
+
+
+class DataValidationError(WellnessResearchError):
+    """Input tables violate the data dictionary; carries the full :class:`ValidationReport`."""
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class PrivacyError(WellnessResearchError):
+    """A privacy rule would be broken (demo key on real data, identifier in an output, ...)."""
+
+
+class WellnessResearchWarning(UserWarning):
+    """Base class of every warning issued by wellness_research."""
+
+
+class SmallCellWarning(WellnessResearchWarning):
+    """A published table contains cells that were suppressed because they are too small."""
