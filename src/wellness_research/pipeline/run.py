@@ -72,6 +72,11 @@ def render_html(notebook_path: Path) -> Path:
     return html_path
 
 
+def _notebook_templates():
+    """Folder of the notebook templates shipped with the package (``notebooks/``)."""
+    return files("wellness_research") / "notebooks"
+
+
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -114,7 +119,7 @@ def run_fiscal_year(
 
     parameters = config.notebook_parameters()
     runs: list[NotebookRun] = []
-    templates = files("wellness_research") / "notebooks"
+    templates = _notebook_templates()
     for protocol in config.protocol_names:
         proto_dir = out_dir / protocol
         proto_dir.mkdir(parents=True, exist_ok=True)
@@ -155,7 +160,7 @@ def run_fiscal_year(
 
     say("[privacy] scanning rendered outputs for identifiers")
     pseudonyms = _pseudonym_values(data)
-    scan = scan_outputs(out_dir, identifiers=raw_ids | pseudonyms, exclude=(config.store_dir,))
+    scan = scan_outputs(out_dir, identifiers=raw_ids | pseudonyms)
     manifest = {
         "package": "wellness_research",
         "version": __version__,

@@ -50,7 +50,8 @@ class AnalysisData:
     tables : Mapping[str, pandas.DataFrame]
         Pseudonymised tables keyed by dictionary table name.
     validation : pandas.DataFrame
-        Every violation found (``ValidationReport.to_frame()``); empty when the data are clean.
+        Every violated rule (``ValidationReport.to_frame()`` without the example rows, which may
+        hold identifiers); warnings only, since data with errors stop before analysis.
     linkage : pandas.DataFrame
         Linkage of every table to the resident register (``LinkageReport.to_frame()``).
     synthetic : bool
@@ -119,15 +120,12 @@ def prepare_data(
         tables = dict(municipality.tables)
         truth = municipality.truth.to_dict()
         synthetic = True
-        read_problems = None
     else:
         say(f"reading extracts from {data_dir}")
-        loaded = read_tables(data_dir)
-        tables = dict(loaded.tables)
-        read_problems = loaded
+        tables = dict(read_tables(data_dir))
         synthetic = False
     say("validating against the data dictionary")
-    report = validate(tables) if read_problems is None else _validate_loaded(read_problems)
+    report = validate(tables)
     if not report.ok:
         raise DataValidationError(
             f"The input tables violate the data dictionary ({len(report.errors)} rule(s)); "
@@ -139,26 +137,22 @@ def prepare_data(
     key = DEMO_KEY if synthetic else load_key(key_file=key_file)
     pseudo = pseudonymise(tables, key=key, synthetic=synthetic)
     raw_ids: set[str] = set()
-    for name, cols in pseudo.replaced.items():
+    for name, cols in pseudo.columns.items():
         for col in cols:
             raw_ids.update(map(str, pd.unique(tables[name][col].dropna())))
     say("linking programme, care and claims tables on the pseudonymous id")
     link = linkage_report(pseudo.tables)
     data = AnalysisData(
         tables=pseudo.tables,
-        validation=report.to_frame(),
+        # Examples hold row values, identifiers among them: they stay in the analyst's report and
+        # never enter the store or a rendered notebook.
+        validation=report.to_frame().drop(columns="examples"),
         linkage=link.to_frame(),
         synthetic=synthetic,
         truth=truth,
         input_fingerprints=fingerprints,
     )
     return data, frozenset(raw_ids)
-
-
-def _validate_loaded(loaded):
-    from ..data import validate_loaded
-
-    return validate_loaded(loaded)
 
 
 def write_store(data: AnalysisData, store_dir: Path) -> dict[str, str]:

@@ -40,20 +40,18 @@ def _require(tables: Mapping[str, pd.DataFrame], *names: str) -> None:
 
 
 def table_counts(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Rows, columns and distinct persons of each table.
+    """Rows and columns of each table (distinct persons are in the linkage report).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``table``, ``rows``, ``columns``, ``persons`` (distinct ``person_id``; ``<NA>`` for
-        tables without one), sorted by table name.
+        Columns ``table``, ``rows``, ``columns``, sorted by table name.
     """
-    rows = []
-    for name in sorted(tables):
-        df = tables[name]
-        persons = df["person_id"].nunique() if "person_id" in df.columns else pd.NA
-        rows.append({"table": name, "rows": len(df), "columns": df.shape[1], "persons": persons})
-    return pd.DataFrame(rows).astype({"persons": "Int64"})
+    rows = [
+        {"table": name, "rows": len(tables[name]), "columns": tables[name].shape[1]}
+        for name in sorted(tables)
+    ]
+    return pd.DataFrame(rows, columns=["table", "rows", "columns"])
 
 
 def population_on(residents: pd.DataFrame, at: pd.Timestamp | str) -> pd.DataFrame:
