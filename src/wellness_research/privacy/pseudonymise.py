@@ -308,7 +308,8 @@ def _validate_columns(
 ) -> dict[str, tuple[str, ...]]:
     if not isinstance(columns, Mapping):
         raise ConfigurationError(
-            f"pseudonymise: columns must be a mapping {{table: [column, ...]}}, got {type(columns).__name__}."
+            "pseudonymise: columns must be a mapping {table: [column, ...]}, got "
+            f"{type(columns).__name__}."
         )
     unknown = sorted(set(columns) - set(tables))
     if unknown:

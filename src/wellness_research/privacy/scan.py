@@ -8,7 +8,10 @@ Two kinds of finding:
   occur in the identifiers, so ``P0001`` is found in ``id=P0001;`` but not inside ``P00012``. All
   output text is tokenised once and looked up in a set, so 150,000 identifiers cost no more than a
   handful. Identifiers containing whitespace are searched as substrings. PNG/JPEG images cannot be
-  scanned.
+  scanned. Short or purely numeric raw ids (a 宛名番号 such as ``1001``) also match ordinary
+  numbers in outputs; scan for the pseudonymised form where possible. In an ``.html`` file the
+  code cells are scanned for values too; their ``<pre>`` blocks (class ``highlight`` /
+  ``InputArea``) are skipped for column names.
 * ``identifier_column``: an output shows a table with a column (or index) named after a
   direct-identifier column: a ``<th>`` in an HTML table, or in a ``text/plain`` output a pandas
   DataFrame/Series repr: a header line that starts with the index padding or is right-aligned
@@ -268,7 +271,9 @@ class _Matcher:
             message=f"{len(found)} identifier value(s) found, e.g. {examples}",
         )
 
-    def column_finding(self, names: Iterable[str], *, file: str, cell: int | None, location: str, where: str) -> Finding:
+    def column_finding(
+        self, names: Iterable[str], *, file: str, cell: int | None, location: str, where: str
+    ) -> Finding:
         listed = ", ".join(repr(n) for n in sorted(names))
         return Finding(
             file=file,
@@ -318,7 +323,9 @@ def _scan_notebook(path: Path, matcher: _Matcher) -> list[Finding]:
         raise ConfigurationError(f"scan_notebook: cannot read {file!r} as a notebook: {exc}") from exc
     cells = notebook.get("cells") if isinstance(notebook, dict) else None
     if not isinstance(cells, list):
-        raise ConfigurationError(f"scan_notebook: {file!r} has no 'cells' list; is it an nbformat 4 notebook?")
+        raise ConfigurationError(
+            f"scan_notebook: {file!r} has no 'cells' list; is it an nbformat 4 notebook?"
+        )
     findings: list[Finding] = []
     for index, cell in enumerate(cells):
         found = matcher.values_in(_as_text(cell.get("source", "")))
@@ -373,14 +380,20 @@ def _scan_html(path: Path, matcher: _Matcher) -> list[Finding]:
                 by_line.setdefault(line, set()).add(header)
         for line, names in sorted(by_line.items()):
             findings.append(
-                matcher.column_finding(names, file=file, cell=None, location=f"line {line}", where="an HTML table")
+                matcher.column_finding(
+                    names, file=file, cell=None, location=f"line {line}", where="an HTML table"
+                )
             )
         for block, line in parser.pre_blocks:
             names = _text_table_columns(block, matcher.columns)
             if names:
                 findings.append(
                     matcher.column_finding(
-                        names, file=file, cell=None, location=f"line {line}", where="a text table (DataFrame/Series repr)"
+                        names,
+                        file=file,
+                        cell=None,
+                        location=f"line {line}",
+                        where="a text table (DataFrame/Series repr)",
                     )
                 )
     return findings
