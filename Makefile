@@ -17,7 +17,8 @@ test: env
 
 ## Re-render the committed demo (small synthetic municipality) into research/demo/.
 demo: env
-	.venv/bin/wellness-research run --fiscal-year $(FY) --synthetic small --out research/demo --demo
+	rm -rf research/demo
+	.venv/bin/wellness-research run --fiscal-year $(FY) --synthetic small --out research/demo --portable
 
 ## Regenerate requirements.lock from the current .venv (after changing pyproject.toml).
 lock:

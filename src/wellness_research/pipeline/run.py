@@ -174,6 +174,7 @@ def run_fiscal_year(
         "parameters": {k: v for k, v in parameters.items() if k != "store_dir"},
         "protocols": list(config.protocol_names),
         "input_fingerprints": dict(data.input_fingerprints),
+        "pseudonym_key_fingerprint": data.key_fingerprint,
         "store_fingerprints": store_fingerprints,
         "rows": data.n_rows,
         "notebooks": [n.__dict__ for n in runs],

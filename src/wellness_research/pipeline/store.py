@@ -60,6 +60,8 @@ class AnalysisData:
         Ground truth of the synthetic municipality (``GroundTruth.to_dict()``), else None.
     input_fingerprints : dict
         Content hash of every input table *before* pseudonymisation.
+    key_fingerprint : str or None
+        Fingerprint (not the key) of the pseudonymisation key, for provenance.
     """
 
     tables: Mapping[str, pd.DataFrame]
@@ -68,6 +70,7 @@ class AnalysisData:
     synthetic: bool
     truth: dict | None = None
     input_fingerprints: Mapping[str, str] = field(default_factory=dict)
+    key_fingerprint: str | None = None
 
     @property
     def n_rows(self) -> dict[str, int]:
@@ -151,6 +154,7 @@ def prepare_data(
         synthetic=synthetic,
         truth=truth,
         input_fingerprints=fingerprints,
+        key_fingerprint=pseudo.key_fingerprint,
     )
     return data, frozenset(raw_ids)
 
@@ -169,6 +173,7 @@ def write_store(data: AnalysisData, store_dir: Path) -> dict[str, str]:
         "synthetic": data.synthetic,
         "truth": data.truth,
         "input_fingerprints": dict(data.input_fingerprints),
+        "key_fingerprint": data.key_fingerprint,
         "store_fingerprints": fingerprints,
     }
     (store_dir / "store.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False, sort_keys=True))
@@ -214,4 +219,5 @@ def load_analysis_data(
         synthetic=bool(meta["synthetic"]),
         truth=meta["truth"],
         input_fingerprints=meta["input_fingerprints"],
+        key_fingerprint=meta.get("key_fingerprint"),
     )
