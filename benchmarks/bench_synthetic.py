@@ -8,7 +8,7 @@ included) is reported too, at the cost of a slower run.
 Run from the repository root::
 
     .venv/bin/python benchmarks/bench_synthetic.py                      # tiny, small, city on 2 cores
-    .venv/bin/python benchmarks/bench_synthetic.py --sizes city --out /tmp/bench
+    .venv/bin/python benchmarks/bench_synthetic.py --sizes city --out benchmarks/results
 
 Writes ``bench_synthetic.json`` and ``bench_synthetic.md`` into ``--out`` (default
 ``benchmarks/results``). Target for ``city``: within 60 s and 4 GB peak on 2 cores.

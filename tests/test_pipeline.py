@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from wellness_research.cli import main
@@ -115,3 +116,29 @@ def test_cli_run_writes_the_store_the_notebooks_read(tmp_path):
     assert manifest["rows"] == data.n_rows
     # The store path is machine-specific and stays out of the manifest's parameters.
     assert "store_dir" not in manifest["parameters"]
+
+
+@pytest.mark.notebook
+def test_batch_on_a_data_folder_needs_a_real_key_and_renders_with_it(tmp_path, monkeypatch, capsys):
+    from wellness_research.data import write_tables
+    from wellness_research.synthetic import make_municipality
+
+    extracts = tmp_path / "extracts"
+    write_tables(make_municipality("tiny", seed=1).tables, extracts, format="csv")
+    monkeypatch.delenv("WELLNESS_RESEARCH_PSEUDONYM_KEY", raising=False)
+    args = ["run", "--fiscal-year", "2025", "--data", str(extracts), "--quiet"]
+
+    # No key anywhere: refused before anything is written, naming where a key may come from.
+    assert main([*args, "--out", str(tmp_path / "nokey")]) == 2
+    assert "WELLNESS_RESEARCH_PSEUDONYM_KEY" in capsys.readouterr().err
+    assert not (tmp_path / "nokey" / "store").exists()
+
+    key_file = tmp_path / "key"
+    key_file.write_text("k" * 48)
+    assert main([*args, "--out", str(tmp_path / "fy"), "--key-file", str(key_file)]) == 0
+    manifest = json.loads((tmp_path / "fy" / "manifest.json").read_text())
+    assert manifest["data_source"] == {"data_dir": str(extracts)}
+    data = load_analysis_data(store_dir=tmp_path / "fy" / "store")
+    assert not data.synthetic
+    raw_ids = set(pd.read_csv(extracts / "residents.csv", dtype=str)["person_id"])
+    assert raw_ids.isdisjoint(set(data.tables["residents"]["person_id"].astype(str)))

@@ -541,7 +541,7 @@ def test_dictionary_defaults_on_the_synthetic_municipality(tmp_path) -> None:
         name: tuple(cols) for name, cols in load_dictionary().identifier_columns().items()
     }
     assert {name: cols for name, cols in res.columns.items() if cols} == expected
-    # The contract (/tmp/contract.md): person_id links 11 tables; three more own ids.
+    # The data dictionary: person_id links 11 tables; three more own ids.
     assert sum("person_id" in cols for cols in res.columns.values()) == 11
     assert res.columns["ltc_certifications"] == ("certification_id", "person_id")
     assert res.columns["soft_sites"] == ()

@@ -72,6 +72,19 @@ def render_html(notebook_path: Path) -> Path:
     return html_path
 
 
+def _relative_papermill_paths(notebook: Path, *, template: str, out_dir: Path) -> None:
+    """Replace papermill's absolute input/output paths by repository-relative ones.
+
+    The rendered notebook is a published finding: it must not carry the paths of the machine
+    that rendered it.
+    """
+    nb = nbformat.read(notebook, as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    meta["input_path"] = f"notebooks/{template}"
+    meta["output_path"] = str(notebook.relative_to(out_dir))
+    nbformat.write(nb, notebook)
+
+
 def _notebook_templates():
     """Folder of the notebook templates shipped with the package (``notebooks/``)."""
     return files("wellness_research") / "notebooks"
@@ -140,6 +153,8 @@ def run_fiscal_year(
                     )
                 except PapermillExecutionError as exc:
                     error = f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"
+            if target.exists():
+                _relative_papermill_paths(target, template=template, out_dir=out_dir)
             html = render_html(target) if target.exists() else None
             seconds = time.perf_counter() - t0
             status = "ok" if error is None else "failed"
