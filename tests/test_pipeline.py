@@ -142,3 +142,22 @@ def test_batch_on_a_data_folder_needs_a_real_key_and_renders_with_it(tmp_path, m
     assert not data.synthetic
     raw_ids = set(pd.read_csv(extracts / "residents.csv", dtype=str)["person_id"])
     assert raw_ids.isdisjoint(set(data.tables["residents"]["person_id"].astype(str)))
+
+
+def test_git_state_ignores_changes_inside_the_run_output_folder(tmp_path):
+    import subprocess
+
+    from wellness_research.pipeline.manifest import git_state
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "finding.txt").write_text("old")
+    (tmp_path / "code.py").write_text("x = 1")
+    subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], cwd=tmp_path, check=True)
+    (tmp_path / "out" / "finding.txt").write_text("new")
+    assert git_state(tmp_path)["dirty"] is True
+    assert git_state(tmp_path, exclude=tmp_path / "out")["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2")
+    assert git_state(tmp_path, exclude=tmp_path / "out")["dirty"] is True

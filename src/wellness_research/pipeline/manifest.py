@@ -17,9 +17,11 @@ _KEY_PACKAGES = (
 )
 
 
-def git_state(path: Path | None = None) -> dict[str, object]:
+def git_state(path: Path | None = None, *, exclude: Path | None = None) -> dict[str, object]:
     """Commit and dirty flag of the git checkout containing ``path`` (the package source).
 
+    ``exclude`` is a folder whose changes do not make the checkout dirty: the run's own output
+    folder (re-rendering ``research/demo`` rewrites tracked files while the run is going on).
     Returns ``{"commit": None, "dirty": None}`` outside a checkout (an installed wheel).
     """
     where = Path(path) if path is not None else Path(__file__).resolve().parent
@@ -27,8 +29,13 @@ def git_state(path: Path | None = None) -> dict[str, object]:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, check=True
         ).stdout.strip()
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=where, capture_output=True, text=True,
+            check=True,
+        ).stdout.strip()
+        pathspec = [top] + ([f":(exclude){Path(exclude).resolve()}"] if exclude is not None else [])
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *pathspec],
             cwd=where, capture_output=True, text=True, check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):

@@ -179,7 +179,7 @@ def run_fiscal_year(
     manifest = {
         "package": "wellness_research",
         "version": __version__,
-        "git": git_state(),
+        "git": git_state(exclude=out_dir),
         "fiscal_year": config.fiscal_year,
         "data_source": (
             {"synthetic": config.synthetic, "seed": config.seed}
