@@ -11,6 +11,7 @@ from html import escape
 
 import pandas as pd
 
+from wellness_research._validation import require_table_mapping
 from wellness_research.errors import ConfigurationError
 
 __all__ = ["LinkageReport", "linkage_report"]
@@ -122,19 +123,11 @@ def linkage_report(
     >>> linkage_report(tabs).counts[["table", "matched_ids", "unmatched_rows"]].values.tolist()
     [['residents', 2, 0], ['ltc_claims', 1, 1]]
     """
-    if not isinstance(tables, Mapping):
-        raise ConfigurationError(
-            f"linkage_report: tables must be a mapping {{name: DataFrame}}, got {type(tables).__name__}."
-        )
+    require_table_mapping(tables, where="linkage_report")
     if anchor not in tables:
         raise ConfigurationError(
             f"linkage_report: anchor={anchor!r} is not one of the tables {sorted(tables)}."
         )
-    for name, frame in tables.items():
-        if not isinstance(frame, pd.DataFrame):
-            raise ConfigurationError(
-                f"linkage_report: tables[{name!r}] must be a pandas DataFrame, got {type(frame).__name__}."
-            )
     if key not in tables[anchor].columns:
         raise ConfigurationError(
             f"linkage_report: anchor table {anchor!r} has no column key={key!r}; "

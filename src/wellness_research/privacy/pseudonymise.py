@@ -34,6 +34,7 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
+from wellness_research._validation import require_table_mapping
 from wellness_research.errors import ConfigurationError, PrivacyError
 
 __all__ = [
@@ -458,15 +459,7 @@ def pseudonymise(
             "Rule 'demo key for synthetic data only': DEMO_KEY is public (it is in the source code) "
             "and must not pseudonymise real data (synthetic=False). Use load_key() with a secret key."
         )
-    if not isinstance(tables, Mapping):
-        raise ConfigurationError(
-            f"pseudonymise: tables must be a mapping {{name: DataFrame}}, got {type(tables).__name__}."
-        )
-    for name, frame in tables.items():
-        if not isinstance(frame, pd.DataFrame):
-            raise ConfigurationError(
-                f"pseudonymise: tables[{name!r}] must be a pandas DataFrame, got {type(frame).__name__}."
-            )
+    require_table_mapping(tables, where="pseudonymise")
     chosen = _default_columns(tables) if columns is None else _validate_columns(tables, columns)
 
     hasher = _Hasher(key)
