@@ -11,7 +11,11 @@ __all__ = [
     "ConfigurationError",
     "DataDictionaryError",
     "DataValidationError",
+    "NoCaliperWarning",
     "PrivacyError",
+    "ProblemSizeError",
+    "PropensityModelError",
+    "PropensityModelWarning",
     "SmallCellWarning",
     "WellnessResearchError",
     "WellnessResearchWarning",
@@ -42,9 +46,25 @@ class PrivacyError(WellnessResearchError):
     """A privacy rule would be broken (demo key on real data, identifier in an output, ...)."""
 
 
+class ProblemSizeError(WellnessResearchError, MemoryError):
+    """A problem is too large for the chosen method; the message names the sizes and the limit."""
+
+
 class WellnessResearchWarning(UserWarning):
     """Base class of every warning issued by wellness_research."""
 
 
 class SmallCellWarning(WellnessResearchWarning):
     """A published table contains cells that were suppressed because they are too small."""
+
+
+class PropensityModelError(WellnessResearchError):
+    """The propensity model cannot be used (perfect separation: some scores are exactly 0 or 1)."""
+
+
+class PropensityModelWarning(WellnessResearchWarning):
+    """The propensity model did not converge or shows quasi-separation; scores may be unreliable."""
+
+
+class NoCaliperWarning(WellnessResearchWarning):
+    """Matching without a caliper: every treated unit is matched however far its nearest control."""

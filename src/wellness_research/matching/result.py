@@ -21,7 +21,7 @@ Conventions (MatchIt's, so that reviewers can compare):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -137,3 +137,46 @@ class MatchResult:
         out["row"] = rows
         out["weights"] = w
         return out.sort_values(["subclass", "row"], kind="stable")
+
+    def balance(self, **kwargs: Any):
+        """Balance before/after matching; see :func:`wellness_research.matching.balance.balance`."""
+        from .balance import balance
+
+        return balance(self, **kwargs)
+
+    def table_one(self, **kwargs: Any) -> pd.DataFrame:
+        """Table 1 of the matched sample; see :func:`wellness_research.matching.balance.table_one`."""
+        from .balance import table_one
+
+        return table_one(self, **kwargs)
+
+    def love_plot(self, **kwargs: Any):
+        """Love plot; see :func:`wellness_research.matching.plots.love_plot`."""
+        from .plots import love_plot
+
+        return love_plot(self, **kwargs)
+
+    def summary(self) -> str:
+        """The design in a few lines: method, counts, every unmatched unit, and balance."""
+        caliper = "none" if self.caliper is None else f"{self.caliper:g} SD of the distance"
+        exact = ", ".join(self.exact) if self.exact else "none"
+        n = self.n_matched
+        lines = [
+            f"Matching: {self.method}, distance {self.distance}, estimand {self.estimand.upper()}, "
+            f"ratio {self.ratio}:1, {'with' if self.replace else 'without'} replacement",
+            f"Caliper: {caliper}; exact on: {exact}",
+            f"Matched: {n['treated']} treated, {n['control']} distinct controls",
+            "Units by status (treated / control):",
+        ]
+        counts = self.unmatched_counts()
+        for status, row in counts.iterrows():
+            lines.append(f"  {status:<15} {row['treated']:>8} {row['control']:>8}")
+        bal = self.balance()
+        lines.append(f"Largest |SMD| after matching: {bal.max_abs_smd:.3f}")
+        lines.extend(f"Note: {note}" for note in self.notes)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        return "<pre>" + escape(self.summary()) + "</pre>"
