@@ -378,6 +378,9 @@ def match(
         matched_focal = np.zeros(n, dtype=bool)
         matched_focal[frow] = True
         status[eligible & focal & ~matched_focal] = _S["caliper"]
+        if method == "optimal":
+            pool = (eligible & ~focal) | (weights > 0)
+            weights = _share_weights_among_ties(weights, pool, treated, strata, dist if Z is None else Z)
         status[weights > 0] = _S["matched"]
         t_row = np.where(treated[frow], frow, rrow)
         c_row = np.where(treated[frow], rrow, frow)
@@ -524,6 +527,38 @@ def _optimal_module(method: str) -> Any:
     return optimal
 
 
+def _share_weights_among_ties(
+    weights: np.ndarray,
+    pool: np.ndarray,
+    treated: np.ndarray,
+    strata: np.ndarray,
+    distance: np.ndarray,
+) -> np.ndarray:
+    """Average the weights of matched units that the design cannot tell apart.
+
+    Units of the same group and exact stratum with identical distance values (the score, or every
+    Mahalanobis coordinate) are interchangeable for the optimiser, so which of them lands in which
+    subclass depends only on their order. Giving each the mean weight of its tie group — the
+    analogue of ``ties=TRUE`` for nearest-neighbour matching — makes the weighted estimate
+    independent of row order; each group's total weight, and hence every subclass total, is kept.
+    ``pool`` marks the rows that may share (for optimal pair matching, every eligible control: a
+    tied control left unused only because another identical one was taken shares the weight).
+    """
+    rows = np.flatnonzero(pool)
+    if rows.size == 0:
+        return weights
+    d = np.asarray(distance, dtype=float)
+    d = d.reshape(len(d), -1)[rows]
+    keys = np.column_stack([treated[rows].astype(float), strata[rows].astype(float), d])
+    _, group = np.unique(keys, axis=0, return_inverse=True)
+    group = group.ravel()
+    totals = np.bincount(group, weights=weights[rows])
+    sizes = np.bincount(group)
+    out = weights.copy()
+    out[rows] = (totals / sizes)[group]
+    return out
+
+
 def _full(
     treated: np.ndarray,
     focal: np.ndarray,
@@ -562,6 +597,7 @@ def _full(
         sub[t_rows] = [remap.get(int(v), -1) for v in st]
         sub[c_rows] = [remap.get(int(v), -1) for v in sc]
     weights, matched = subclass_weights(treated, sub, estimand)
+    weights = _share_weights_among_ties(weights, matched, treated, strata, dist if Z is None else Z)
     sub = np.where(matched, sub, -1)
     status = status.copy()
     status[eligible & ~matched & focal] = _S["caliper"]

@@ -225,6 +225,7 @@ def _warm_start(exog: np.ndarray, to: np.ndarray, max_controls: int = 50_000) ->
     iterations; its optimum is the full-data MLE either way. ``None`` (statsmodels' default start)
     when the data are small or the subsample fit fails."""
     import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
     controls = np.flatnonzero(to == 0)
     if len(controls) <= 2 * max_controls:
@@ -235,8 +236,8 @@ def _warm_start(exog: np.ndarray, to: np.ndarray, max_controls: int = 50_000) ->
         warnings.simplefilter("ignore")
         try:
             sub = sm.Logit(to[rows], exog[rows], check_rank=False).fit(method="newton", maxiter=50, disp=0)
-        except Exception:  # noqa: BLE001 - only a starting value; the full fit reports problems
-            return None
+        except (PerfectSeparationError, np.linalg.LinAlgError, ValueError):
+            return None  # only a starting value: the full-data fit reports the problem itself
     if not sub.mle_retvals.get("converged", False):
         return None
     start = np.asarray(sub.params, dtype=float).copy()
