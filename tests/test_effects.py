@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
@@ -11,6 +10,8 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
+from _matching_helpers import hand_result
+from wellness_research.datasets import DEHEJIA_WAHBA_COVARIATES, lalonde
 from wellness_research.errors import ConfigurationError
 from wellness_research.matching.effects import EffectResult, estimate_effect
 from wellness_research.matching.result import MatchResult
@@ -18,41 +19,6 @@ from wellness_research.matching.result import MatchResult
 Z975 = stats.norm.ppf(0.975)
 
 
-def hand_result(
-    data: pd.DataFrame,
-    *,
-    weights: Sequence[float],
-    subclass: Sequence[int],
-    pairs: Sequence[tuple[int, int, int, float]] = (),
-    covariates: Sequence[str] = (),
-    treatment: str = "t",
-    estimand: str = "att",
-    replace: bool = False,
-    propensity: Sequence[float] | None = None,
-    distance: str = "given",
-    method: str = "nearest",
-) -> MatchResult:
-    """A MatchResult with the given weights, subclasses and (subclass, treated, control, weight) pairs."""
-    w = np.asarray(weights, dtype=float)
-    return MatchResult(
-        data=data.copy(),
-        treatment=treatment,
-        covariates=tuple(covariates),
-        estimand=estimand,  # type: ignore[arg-type]
-        method=method,
-        distance=distance,
-        caliper=None,
-        ratio=1,
-        replace=replace,
-        exact=(),
-        propensity=None if propensity is None else np.asarray(propensity, dtype=float),
-        weights=w,
-        subclass=np.asarray(subclass, dtype=np.int64),
-        pairs=pd.DataFrame(list(pairs), columns=["subclass", "treated", "control", "weight"]).astype(
-            {"subclass": "int64", "treated": "int64", "control": "int64", "weight": "float64"}
-        ),
-        status=np.where(w > 0, "matched", "unused"),
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,9 +216,7 @@ def test_caller_data_unchanged_and_option_errors():
 # LaLonde
 # ---------------------------------------------------------------------------------------------
 def test_lalonde_experimental_benchmark():
-    from causaldata import nsw_mixtape
-
-    nsw = nsw_mixtape.load_pandas().data
+    nsw = lalonde("nsw")
     n = len(nsw)
     # The randomized experiment as a "design": every unit its own set, weight 1.
     r = hand_result(nsw, weights=np.ones(n), subclass=np.arange(n), treatment="treat")
@@ -268,16 +232,10 @@ def test_lalonde_experimental_benchmark():
 @pytest.fixture(scope="module")
 def lalonde_cps():
     """185 NSW treated + 15,992 CPS controls with the Dehejia–Wahba covariates (causaldata 0.1)."""
-    from causaldata import cps_mixtape, nsw_mixtape
-
-    nsw = nsw_mixtape.load_pandas().data
-    cps = cps_mixtape.load_pandas().data
-    d = pd.concat([nsw[nsw["treat"] == 1], cps], ignore_index=True)
-    return d.assign(age2=d["age"].astype(float) ** 2, u74=(d["re74"] == 0).astype(int),
-                    u75=(d["re75"] == 0).astype(int))
+    return lalonde("cps")
 
 
-DW_COVARIATES = ["age", "age2", "educ", "black", "hisp", "marr", "nodegree", "re74", "re75", "u74", "u75"]
+DW_COVARIATES = list(DEHEJIA_WAHBA_COVARIATES)
 
 
 def test_lalonde_nn_with_replacement_averages_tied_controls(lalonde_cps):

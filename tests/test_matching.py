@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from wellness_research.datasets import DEHEJIA_WAHBA_COVARIATES
+from wellness_research.datasets import lalonde as load_lalonde
 from wellness_research.errors import (
     ConfigurationError,
     DataValidationError,
@@ -368,20 +370,12 @@ def test_full_matching_weights():
 # ------------------------------------------------------------------------------------------------
 # LaLonde: NSW treated vs CPS controls, Dehejia–Wahba propensity model
 
-DW = ["age", "age2", "educ", "black", "hisp", "marr", "nodegree", "re74", "re75", "u74", "u75"]
+DW = list(DEHEJIA_WAHBA_COVARIATES)
 
 
 @pytest.fixture(scope="module")
 def lalonde() -> pd.DataFrame:
-    from causaldata import cps_mixtape, nsw_mixtape
-
-    nsw = nsw_mixtape.load_pandas().data
-    cps = cps_mixtape.load_pandas().data
-    df = pd.concat([nsw[nsw["treat"] == 1], cps], ignore_index=True)
-    df["age2"] = df["age"].astype(float) ** 2  # age is int8 in causaldata: square in float
-    df["u74"] = (df["re74"] == 0).astype(int)
-    df["u75"] = (df["re75"] == 0).astype(int)
-    return df
+    return load_lalonde("cps")
 
 
 def _att(m: MatchResult, y: np.ndarray) -> float:

@@ -6,9 +6,9 @@ import itertools
 import time
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from wellness_research.datasets import DEHEJIA_WAHBA_COVARIATES, lalonde
 from wellness_research.errors import ConfigurationError, ProblemSizeError
 from wellness_research.matching import optimal
 from wellness_research.matching.optimal import full_match, optimal_pair
@@ -235,15 +235,8 @@ def test_full_match_equals_edge_cover_lp_on_larger_cases(caliper):
 
 def _lalonde():
     import statsmodels.api as sm
-    from causaldata import cps_mixtape, nsw_mixtape
-
-    nsw = nsw_mixtape.load_pandas().data
-    cps = cps_mixtape.load_pandas().data
-    d = pd.concat([nsw[nsw["treat"] == 1], cps], ignore_index=True)
-    d["age2"] = d["age"].astype(float) ** 2  # age is int8 in causaldata: squaring it overflows
-    d["u74"] = (d["re74"] == 0).astype(float)
-    d["u75"] = (d["re75"] == 0).astype(float)
-    cov = ["age", "age2", "educ", "black", "hisp", "marr", "nodegree", "re74", "re75", "u74", "u75"]
+    d = lalonde("cps")
+    cov = list(DEHEJIA_WAHBA_COVARIATES)
     x = sm.add_constant(d[cov].astype(float))
     fit = sm.Logit(d["treat"].astype(float), x).fit(disp=0)
     return d, cov, x.to_numpy() @ fit.params.to_numpy()

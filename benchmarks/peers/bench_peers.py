@@ -48,15 +48,10 @@ def scale_data(n_t: int, n_c: int, seed: int = 0) -> pd.DataFrame:
 
 def lalonde() -> tuple[pd.DataFrame, list[str]]:
     import statsmodels.api as sm
-    from causaldata import cps_mixtape, nsw_mixtape
+    from wellness_research.datasets import DEHEJIA_WAHBA_COVARIATES, lalonde as load_lalonde
 
-    nsw = nsw_mixtape.load_pandas().data
-    cps = cps_mixtape.load_pandas().data
-    d = pd.concat([nsw[nsw["treat"] == 1], cps], ignore_index=True)
-    d["age2"] = d["age"].astype(float) ** 2  # age is int8 in causaldata: squaring it overflows
-    d["u74"] = (d["re74"] == 0).astype(float)
-    d["u75"] = (d["re75"] == 0).astype(float)
-    cov = ["age", "age2", "educ", "black", "hisp", "marr", "nodegree", "re74", "re75", "u74", "u75"]
+    d = load_lalonde("cps")
+    cov = list(DEHEJIA_WAHBA_COVARIATES)
     x = sm.add_constant(d[cov].astype(float))
     lp = x.to_numpy() @ sm.Logit(d["treat"].astype(float), x).fit(disp=0).params.to_numpy()
     d["score"] = 1 / (1 + np.exp(-lp))

@@ -166,7 +166,7 @@ def load_key(
         chmod 600 ~/.wellness_key
 
     then in the notebook ``key = load_key(key_file="~/.wellness_key")``; its repr is
-    ``PseudonymKey(source='key file /home/.../.wellness_key', fingerprint='...')``.
+    ``PseudonymKey(source='key file ~/.wellness_key', fingerprint='...')``.
     """
     if not isinstance(env_var, str) or not env_var:
         raise ConfigurationError(f"load_key: env_var must be a non-empty string, got {env_var!r}.")
