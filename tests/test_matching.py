@@ -438,3 +438,15 @@ def test_lalonde_optimal_and_full_estimates_do_not_depend_on_row_order(lalonde, 
         shuffled = lalonde.iloc[perm].copy()
         shuffled.index = np.zeros(len(shuffled), dtype=int)
         assert att_of(shuffled)[0] == pytest.approx(att, rel=1e-9)
+
+
+def test_summary_accounts_for_every_unit_and_reports_balance(lalonde):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = match(lalonde, treatment="treat", covariates=DW, caliper=0.2)
+    text = m.summary()
+    counts = m.unmatched_counts()
+    assert f"Matched: {counts.loc['matched', 'treated']} treated" in text
+    assert f"caliper         {counts.loc['caliper', 'treated']:>8}" in text
+    assert f"Largest |SMD| after matching: {m.balance().max_abs_smd:.3f}" in text
+    assert m._repr_html_().startswith("<pre>")
