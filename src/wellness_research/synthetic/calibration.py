@@ -19,6 +19,7 @@ visible.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -59,6 +60,30 @@ class _Data:
             & (self.death[:, None] >= ms)
         )
         self.age_m = np.arange(N_MONTHS)[None, :] - self.birth[:, None]
+
+    @cached_property
+    def noncert_person_months(self) -> tuple[np.ndarray, np.ndarray]:
+        """Person-months at risk (present, not certified at the month start) and new certifications.
+
+        Computed once and shared by the incidence and the SMR rows.
+        """
+        c = self.t["ltc_certifications"]
+        codes = self.codes(c["person_id"])
+        app = _days(c["application_date"])
+        newc = (c["level"].astype(str) != "非該当").to_numpy()
+        vf, vt = _days(c["valid_from"]), _days(c["valid_to"])
+        ms = self.month_start[:N_MONTHS]
+        cert = np.zeros((self.n, N_MONTHS), dtype=bool)
+        for m in range(N_MONTHS):
+            sel = newc & (vf <= ms[m]) & (vt >= ms[m])
+            cert[codes[sel], m] = True
+        at_risk = self.present & ~cert
+        ev = np.zeros((self.n, N_MONTHS), dtype=bool)
+        app_m = np.searchsorted(self.month_start, app, side="right") - 1
+        for m in range(N_MONTHS):
+            sel = newc & (app_m == m) & (vf == app)
+            ev[codes[sel], m] = True
+        return at_risk, ev & at_risk
 
     def codes(self, column: pd.Series) -> np.ndarray:
         if isinstance(column.dtype, pd.CategoricalDtype) and column.cat.categories.equals(self.ids):
@@ -254,14 +279,9 @@ def _certification_rows(out: _Table, d: _Data, p: SyntheticParameters) -> None:
                 _prop_se(diag[j], int(sel.sum())),
                 "matrix is for continuous service users; here all certified survivors, and renewals add 非該当")
     # new certification hazard among non-certified, by band, FY2019-FY2025
-    c = d.t["ltc_certifications"]
-    codes = d.codes(c["person_id"])
-    app = _days(c["application_date"])
-    newc = (c["level"].astype(str) != "非該当").to_numpy()
-    vf = _days(c["valid_from"])
     inc = p.value("certification.incidence_reference_per_year")
     srci = p["certification.incidence_reference_per_year"].source
-    nc_pm, ev = _noncert_person_months(d, codes, app, newc, vf)
+    nc_pm, ev = d.noncert_person_months
     edges = [65, 70, 75, 80, 85, 200]
     for b, band in enumerate(inc["bands"]):
         sel = (d.age_m >= edges[b] * 12) & (d.age_m < edges[b + 1] * 12)
@@ -314,25 +334,6 @@ def _certification_rows(out: _Table, d: _Data, p: SyntheticParameters) -> None:
                 "the [E] range of §9, half its width; a 3-year risk ratio approximates the hazard ratio")
 
 
-def _noncert_person_months(d: _Data, codes, app, newc, vf) -> tuple[np.ndarray, np.ndarray]:
-    """Person-months at risk (present, not certified at the month start) and new certifications."""
-    c = d.t["ltc_certifications"]
-    vt = _days(c["valid_to"])
-    ms = d.month_start[:N_MONTHS]
-    cert = np.zeros((d.n, N_MONTHS), dtype=bool)
-    ok = newc
-    for m in range(N_MONTHS):
-        sel = ok & (vf <= ms[m]) & (vt >= ms[m])
-        cert[codes[sel], m] = True
-    at_risk = d.present & ~cert
-    ev = np.zeros((d.n, N_MONTHS), dtype=bool)
-    app_m = np.searchsorted(d.month_start, app, side="right") - 1
-    for m in range(N_MONTHS):
-        sel = ok & (app_m == m) & (vf == app)
-        ev[codes[sel], m] = True
-    return at_risk, ev & at_risk
-
-
 def _first_cert_after(d: _Data, persons: np.ndarray, days: np.ndarray) -> np.ndarray:
     """First application day of a certification (要支援1+) after each (person, day)."""
     c = d.t["ltc_certifications"]
@@ -378,12 +379,7 @@ def _mortality_rows(out: _Table, d: _Data, p: SyntheticParameters) -> None:
                     np.sqrt(max(deaths, 1)) / py,
                     "baseline rescaled so the state mix reproduces the life table; 12 % for the cohort approximation")
     # SMR in the 12 months after a new certification (first certification of a non-certified resident)
-    c = d.t["ltc_certifications"]
-    codes = d.codes(c["person_id"])
-    app = _days(c["application_date"])
-    newc = (c["level"].astype(str) != "非該当").to_numpy()
-    vf = _days(c["valid_from"])
-    _, ev = _noncert_person_months(d, codes, app, newc, vf)
+    _, ev = d.noncert_person_months
     pm, mm = np.nonzero(ev[:, : N_MONTHS - 12])
     obs = 0.0
     exp_ = 0.0
