@@ -11,12 +11,18 @@ __all__ = [
     "ConfigurationError",
     "DataDictionaryError",
     "DataValidationError",
+    "ExcludedUnitsWarning",
     "NoCaliperWarning",
     "PrivacyError",
     "ProblemSizeError",
     "PropensityModelError",
     "PropensityModelWarning",
+    "SingularDesignError",
+    "SingularDesignWarning",
     "SmallCellWarning",
+    "SmallCohortWarning",
+    "StaggeredTWFEWarning",
+    "UnbalancedPanelError",
     "WellnessResearchError",
     "WellnessResearchWarning",
 ]
@@ -68,3 +74,27 @@ class PropensityModelWarning(WellnessResearchWarning):
 
 class NoCaliperWarning(WellnessResearchWarning):
     """Matching without a caliper: every treated unit is matched however far its nearest control."""
+
+
+class StaggeredTWFEWarning(WellnessResearchWarning):
+    """A two-way fixed-effects fit under staggered timing: TWFE is a diagnostic only; use ``att_gt``."""
+
+
+class UnbalancedPanelError(WellnessResearchError, ValueError):
+    """A method that needs a balanced panel received an unbalanced one (names how many units are incomplete)."""
+
+
+class SingularDesignError(WellnessResearchError, ValueError):
+    """A design matrix is singular (collinear regressors, no variation); names the offending terms."""
+
+
+class SmallCohortWarning(WellnessResearchWarning):
+    """A treated cohort or its comparison group is too small for a reliable group-time estimate."""
+
+
+class SingularDesignWarning(WellnessResearchWarning):
+    """An estimate could not be computed (empty group, singular design) and is NaN; names which."""
+
+
+class ExcludedUnitsWarning(WellnessResearchWarning):
+    """Units were excluded from an analysis (e.g. treated before the first period); counts them."""
