@@ -21,7 +21,8 @@ import numpy as np
 from .parameters import SyntheticParameters
 from .population import N_MONTHS, Population
 
-__all__ = ["CLAIM_TYPES", "SERVICE_TYPES", "ltc_claim_rows", "medical_claim_rows"]
+__all__ = ["CLAIM_TYPES", "SERVICE_TYPES", "expected_ltc_cost", "expected_medical_cost", "ltc_claim_rows",
+           "medical_claim_rows"]
 
 SERVICE_TYPES = ("home", "community", "facility", "prevention", "care_management")
 CLAIM_TYPES = ("inpatient", "outpatient", "dental", "pharmacy")
@@ -89,7 +90,8 @@ def ltc_claim_rows(params: SyntheticParameters, pop: Population, hist: np.ndarra
     cost_yen = np.floor(units * prices).astype(np.int64)
     benefit = np.floor(cost_yen * rate[person] + 1e-9).astype(np.int64)
     return {"person": person, "month": np.concatenate(cols["month"]), "type": stype,
-            "units": units, "cost": cost_yen, "benefit": benefit}
+            "units": units, "cost": cost_yen, "benefit": benefit,
+            "draws": {"u_use": u_use, "u_fac": u_fac, "trait": trait}}
 
 
 def medical_claim_rows(params: SyntheticParameters, pop: Population, hist: np.ndarray,
@@ -111,6 +113,7 @@ def medical_claim_rows(params: SyntheticParameters, pop: Population, hist: np.nd
     sig = np.array([sigma[k] for k in CLAIM_TYPES])
     person_factor = np.exp(rng.normal(0.0, 0.5, n) - 0.125)
     out = {k: [] for k in ("person", "month", "type", "insurer", "points")}
+    scales = np.zeros((N_MONTHS, len(band_mean)))
     for m in range(N_MONTHS):
         p = np.flatnonzero(hist[:, m] >= 0)
         age = (m - pop.birth[p]) // 12
@@ -127,6 +130,7 @@ def medical_claim_rows(params: SyntheticParameters, pop: Population, hist: np.nd
         rel = (pk_eff / pk * share[:, None]).sum(axis=0) * factor  # expected cost / scale
         scale = band_mean / np.maximum(np.bincount(band, weights=rel, minlength=len(band_mean))
                                        / np.maximum(np.bincount(band, minlength=len(band_mean)), 1), 1e-12)
+        scales[m] = scale
         mean_i = scale[band] * factor
         insurer = (age >= 75).astype(np.int8)
         for k in range(4):
@@ -138,4 +142,77 @@ def medical_claim_rows(params: SyntheticParameters, pop: Population, hist: np.nd
             out["type"].append(np.full(len(idx), k, dtype=np.int8))
             out["insurer"].append(insurer[hit])
             out["points"].append(np.maximum(1, np.round(amount / 10.0)).astype(np.int64))
-    return {k: np.concatenate(v) for k, v in out.items()}
+    rows = {k: np.concatenate(v) for k, v in out.items()}
+    rows["draws"] = {"person_factor": person_factor, "scale": scales}
+    return rows
+
+
+def expected_ltc_cost(params: SyntheticParameters, draws: dict[str, np.ndarray], persons: np.ndarray) -> np.ndarray:
+    """Expected LTC 費用額 per month, ``(len(persons), 7)`` by level 要支援1..要介護5.
+
+    The expectation of :func:`ltc_claim_rows` over its monthly draws (month without home services,
+    amount noise; the cap at the benefit limit is integrated exactly for the lognormal noise), given
+    each person's persistent draws (service user or not, facility or home, cost trait) in ``draws``.
+    The rounding of units to integers is ignored (a few yen).
+    """
+    from scipy.special import ndtr
+
+    cost_level = np.asarray(params.value("ltc_costs.cost_per_recipient_by_level"), dtype=np.float64)
+    users = np.asarray(params.value("ltc_costs.user_share_by_level"), dtype=np.float64)
+    fac_share = np.asarray(params.value("ltc_costs.facility_share_of_users"), dtype=np.float64)
+    fac_cost = np.asarray(params.value("ltc_costs.facility_cost_by_level"), dtype=np.float64)
+    cm = params.value("ltc_costs.care_management_cost")
+    cm_level = np.where(np.arange(7) < 2, float(cm["support"]), float(cm["care"]))
+    home_total = (cost_level - fac_share * fac_cost) / (1.0 - fac_share)
+    service_mean = home_total - cm_level
+    price = params.value("ltc_costs.unit_price_yen")
+    limit = np.asarray(params.value("ltc_costs.benefit_limit_units"), dtype=np.float64)
+    gap = float(params.value("ltc_costs.monthly_gap_probability"))
+    cap = limit * np.where(np.arange(7) < 2, price["prevention"], price["home"])
+    persons = np.asarray(persons, dtype=np.int64)
+    user = draws["u_use"][persons, None] < users[None, :]
+    fac = user & (draws["u_fac"][persons, None] < fac_share[None, :])
+    home = user & ~fac
+    # E[min(X, cap)] for X = a * exp(N(-0.005, 0.1^2)) (the monthly noise of ltc_claim_rows)
+    sd, mu_shift = 0.1, -0.005
+    mu = np.log(service_mean[None, :] * draws["trait"][persons, None]) + mu_shift
+    lc = np.log(cap)[None, :]
+    capped = (np.exp(mu + sd**2 / 2) * ndtr((lc - mu - sd**2) / sd) + cap[None, :] * (1.0 - ndtr((lc - mu) / sd)))
+    return fac * fac_cost[None, :] + home * (1.0 - gap) * (capped + cm_level[None, :])
+
+
+def expected_medical_cost(params: SyntheticParameters, pop: Population, draws: dict[str, np.ndarray],
+                          persons: np.ndarray, months: np.ndarray, certified: np.ndarray,
+                          death_probability: np.ndarray) -> np.ndarray:
+    """Expected medical cost (yen) of ``persons`` in ``months`` given the state (0 <= months < 84).
+
+    The expectation of :func:`medical_claim_rows` over its monthly draws, given the certification
+    state at the start of the month, the probability of dying in the month (which raises the
+    inpatient probability) and the person factor and monthly band scales in ``draws``; the rounding
+    to points is ignored.
+    """
+    table = params.value("medical_costs.per_capita_fy2014")
+    n_bands = len(table["yen_per_year"])
+    cert_mult = float(params.value("medical_costs.certified_multiplier"))
+    frail = float(params.value("medical_costs.frailty_log_multiplier"))
+    shares = params.value("medical_costs.claim_type_cost_share")
+    probs = params.value("medical_costs.claim_probability")
+    cert_inpat = float(params.value("medical_costs.certified_inpatient_factor"))
+    death_inpat = float(params.value("medical_costs.death_month_inpatient_probability"))
+    share = np.array([shares[k] for k in CLAIM_TYPES])
+    p_base = np.array([probs[k] for k in CLAIM_TYPES], dtype=np.float64)
+    p = np.asarray(persons, dtype=np.int64)
+    m = np.asarray(months, dtype=np.int64)
+    cert = np.asarray(certified, dtype=bool)
+    q = np.asarray(death_probability, dtype=np.float64)
+    age = (m - pop.birth[p]) // 12
+    band = np.clip((age - 65) // 5, 0, n_bands - 1)
+    aclass = np.where(age < 75, 0, np.where(age < 85, 1, 2))
+    z = pop.u[p] + pop.r[p] * ((m - pop.birth[p]) - 780.0) / 120.0
+    factor = np.where(cert, cert_mult, 1.0) * np.exp(frail * z) * draws["person_factor"][p]
+    pk = p_base[:, aclass]
+    inpat = np.minimum(0.5, np.where(cert, pk[0] * cert_inpat, pk[0]))
+    rest = (share[1:, None] * np.ones_like(pk[1:])).sum(axis=0)  # other types: pk_eff == pk
+    rel_alive = share[0] * inpat / pk[0] + rest
+    rel_death = share[0] * np.maximum(inpat, death_inpat) / pk[0] + rest
+    return draws["scale"][m, band] * factor * ((1.0 - q) * rel_alive + q * rel_death)

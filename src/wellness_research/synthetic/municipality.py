@@ -11,8 +11,9 @@ import pandas as pd
 
 from ..errors import ConfigurationError
 from ._calendar import NO_DAY, days_to_datetime, month_start_day, months_to_datetime
-from .claims import CLAIM_TYPES, SERVICE_TYPES, ltc_claim_rows, medical_claim_rows
-from .cohort import fit_cohort_model
+from .claims import (CLAIM_TYPES, SERVICE_TYPES, expected_ltc_cost, expected_medical_cost, ltc_claim_rows,
+                     medical_claim_rows)
+from .cohort import CohortModel, fit_cohort_model
 from .measures import bmi_at, checkup_values
 from .parameters import SyntheticParameters, load_parameters
 from .population import N_MONTHS, NEVER, make_population
@@ -176,7 +177,7 @@ def make_municipality(
     pop = make_population(params, cohort, n_start, rngs["population"])
     sites = make_sites(params, n_start, rngs["sites"])
     sim = simulate(params, cohort, pop, effects, sites, rngs)
-    tables, truth = _assemble(params, sim, sites, effects, rngs)
+    tables, truth = _assemble(params, sim, sites, effects, rngs, cohort)
     return Municipality(tables=ReadOnlyMapping(tables), truth=truth, size=size, seed=int(seed))
 
 
@@ -186,7 +187,7 @@ def _cat(codes: np.ndarray, categories: tuple[str, ...] | np.ndarray) -> pd.Cate
 
 
 def _assemble(params: SyntheticParameters, sim: SimulationResult, sites, effects: TrueEffects,
-              rngs: dict[str, np.random.Generator]) -> tuple[dict[str, pd.DataFrame], GroundTruth]:
+              rngs: dict[str, np.random.Generator], cohort: CohortModel) -> tuple[dict[str, pd.DataFrame], GroundTruth]:
     pop = sim.pop
     n = pop.n
     ids = np.array([f"P{i:07d}" for i in range(1, n + 1)], dtype=object)
@@ -265,6 +266,7 @@ def _assemble(params: SyntheticParameters, sim: SimulationResult, sites, effects
 
     # ltc_claims
     lc = ltc_claim_rows(params, pop, sim.hist, rngs["ltc_claims"])
+    ltc_draws = lc.pop("draws")
     tables["ltc_claims"] = pd.DataFrame({
         "person_id": person(lc["person"]),
         "service_month": months_to_datetime(lc["month"]),
@@ -277,6 +279,7 @@ def _assemble(params: SyntheticParameters, sim: SimulationResult, sites, effects
 
     # medical_claims (the largest table)
     mc = medical_claim_rows(params, pop, sim.hist, sim.death_month, rngs["medical_claims"])
+    med_draws = mc.pop("draws")
     month_ns = months_to_datetime(np.arange(N_MONTHS))
     med = pd.DataFrame({
         "person_id": person(mc.pop("person")),
@@ -370,11 +373,87 @@ def _assemble(params: SyntheticParameters, sim: SimulationResult, sites, effects
     })
 
     tables = {name: tables[name] for name in TABLE_NAMES}
-    truth = _ground_truth(sim, effects, tables["soft_sites"], person, sites)
+    cost = _cost_potential_outcomes(params, cohort, sim, ltc_draws, med_draws)
+    truth = _ground_truth(sim, effects, tables["soft_sites"], person, sites, cost)
     return tables, truth
 
 
-def _ground_truth(sim: SimulationResult, effects: TrueEffects, soft_sites: pd.DataFrame, person, sites) -> GroundTruth:
+def _cost_potential_outcomes(params: SyntheticParameters, cohort: CohortModel, sim: SimulationResult,
+                             ltc_draws: dict[str, np.ndarray], med_draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Expected LTC + medical cost of every subject in both arms over its observable window.
+
+    Window: months ``index .. index + 35`` (the 36 months of the risk estimands) that are in the data
+    (before April 2026) and before the month of moving out (the generator writes no claims in the
+    move-out month), while alive at the start of the month (the month of death has claims).
+
+    Each arm's state path follows the engine's common random numbers up to the arm's first
+    certification or death (``month_*`` / ``death_*`` of the subjects): non-certified and alive until
+    then. After a certification in month ``c`` the arm is certified from ``c + 1`` on, and its course
+    (entry level, monthly level transitions, death hazard ``mu0 exp(delta z) level_hr[level]``) is
+    followed *in expectation* as a Markov chain; decertification at renewal (at most 3 % of renewals)
+    is ignored. The cost of a month is the expectation of the claims generator given the state
+    (:func:`.claims.expected_ltc_cost`, :func:`.claims.expected_medical_cost`), with the person's
+    persistent claim draws and the observed month's medical band scales.
+
+    Returns per subject ``cost_treated``, ``cost_untreated`` (yen summed over the window) and
+    ``months_treated``, ``months_untreated`` (expected person-months alive in the window).
+    """
+    s = sim.subjects
+    pop = sim.pop
+    persons = s["person"].astype(np.int64)
+    ns = len(persons)
+    out = {k: np.zeros(ns) for k in ("cost_treated", "cost_untreated", "months_treated", "months_untreated")}
+    if ns == 0:
+        return out
+    idx = s["index"].astype(np.int64)
+    end = np.minimum(np.minimum(idx + FOLLOW_UP, N_MONTHS), pop.out_month[persons].astype(np.int64))
+    ltc = expected_ltc_cost(params, ltc_draws, persons)  # (ns, 7)
+    entry = np.asarray(params.value("certification.entry_level_mix"), dtype=np.float64)
+    entry = entry / entry.sum()
+    trans = cohort.monthly_transition
+    level_hr = cohort.level_hr
+    delta = float(params.value("frailty.death_log_hr_per_sd"))
+    for arm, name in ((1, "treated"), (0, "untreated")):
+        c = (s["month_treated"] if arm else s["month_untreated"]).astype(np.int64)
+        d = (s["death_treated"] if arm else s["death_untreated"]).astype(np.int64)
+        pi = np.zeros((ns, 7))
+        cost = np.zeros(ns)
+        months = np.zeros(ns)
+        for r in range(FOLLOW_UP):
+            t = idx + r
+            obs = t < end
+            if not obs.any():
+                continue
+            tt = np.minimum(t, N_MONTHS - 1)
+            age = tt - pop.birth[persons]
+            mu = cohort.death_base[pop.sex[persons], CohortModel.age_index(age)] * np.exp(delta * pop.z(tt, persons))
+            pre = obs & (t <= c) & (t <= d)  # alive, not certified at the start of the month
+            if pre.any():
+                q = (d[pre] == t[pre]).astype(np.float64)
+                cost[pre] += expected_medical_cost(params, pop, med_draws, persons[pre], tt[pre],
+                                                   np.zeros(int(pre.sum()), dtype=bool), q)
+                months[pre] += 1.0
+            start = (t == c + 1) & (d != c)
+            pi[start] = entry
+            post = obs & (t > c)
+            if post.any():
+                qd = -np.expm1(-mu[post, None] * level_hr[None, 1:])  # (k, 7) death in the month by level
+                p_post = pi[post]
+                alive = p_post.sum(axis=1)
+                q_mix = np.divide((p_post * qd).sum(axis=1), alive, out=np.zeros_like(alive), where=alive > 0)
+                med = expected_medical_cost(params, pop, med_draws, persons[post], tt[post],
+                                            np.ones(int(post.sum()), dtype=bool), q_mix)
+                cost[post] += (p_post * ltc[post]).sum(axis=1) + alive * med
+                months[post] += alive
+            moving = t > c  # the chain moves on whether or not the month is observed
+            pi[moving] = (pi[moving] * np.exp(-mu[moving, None] * level_hr[None, 1:])) @ trans
+        out[f"cost_{name}"] = cost
+        out[f"months_{name}"] = months
+    return out
+
+
+def _ground_truth(sim: SimulationResult, effects: TrueEffects, soft_sites: pd.DataFrame, person, sites,
+                  cost: dict[str, np.ndarray]) -> GroundTruth:
     s = sim.subjects
     prog = s["prog"]
     po = pd.DataFrame({
@@ -386,6 +465,10 @@ def _ground_truth(sim: SimulationResult, effects: TrueEffects, soft_sites: pd.Da
         "certified_untreated": s["cert_untreated"].astype(bool),
         "risk_treated": s["risk_treated"],
         "risk_untreated": s["risk_untreated"],
+        "cost_treated": cost["cost_treated"],
+        "cost_untreated": cost["cost_untreated"],
+        "months_treated": cost["months_treated"],
+        "months_untreated": cost["months_untreated"],
     })
     kcl = pd.DataFrame({
         "programme": _cat(np.ones(len(s["kcl_person"]), dtype=np.int64), ("soft", "short_term")),
@@ -414,6 +497,16 @@ def _ground_truth(sim: SimulationResult, effects: TrueEffects, soft_sites: pd.Da
         for key in ("att_risk3y", "att_risk3y_expected", "risk3y_treated", "risk3y_untreated"):
             counts[f"{name}_{key}"] = nm
         counts[f"{name}_att_risk3y_full_followup"] = nf
+    for code, name in ((0, "soft"), (1, "short_term")):
+        m = (prog == code) & (cost["months_treated"] > 0)
+        nm = int(m.sum())
+        ct = cost["cost_treated"][m].sum() / cost["months_treated"][m].sum() if nm else np.nan
+        cu = cost["cost_untreated"][m].sum() / cost["months_untreated"][m].sum() if nm else np.nan
+        estimands[f"{name}_att_cost_month"] = float(ct - cu)
+        estimands[f"{name}_cost_month_treated"] = float(ct)
+        estimands[f"{name}_cost_month_untreated"] = float(cu)
+        for key in ("att_cost_month", "cost_month_treated", "cost_month_untreated"):
+            counts[f"{name}_{key}"] = nm
     nk = len(s["kcl_person"])
     estimands["short_term_kcl_change"] = float((s["kcl_treated"] - s["kcl_untreated"]).mean()) if nk else np.nan
     estimands["short_term_kcl_change_expected"] = float(np.mean(s["kcl_expected"])) if nk else np.nan

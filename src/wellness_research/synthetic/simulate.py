@@ -237,6 +237,7 @@ class _Engine:
         self.arm_done = np.zeros((0, 2), dtype=bool)
         self.arm_cert = np.zeros((0, 2), dtype=bool)
         self.arm_month = np.full((0, 2), NEVER, dtype=np.int32)
+        self.arm_dmonth = np.full((0, 2), NEVER, dtype=np.int32)
         self.arm_s = np.zeros((0, 2))
         self.arm_f = np.zeros((0, 2))
         self.kcl_truth = {"person": [], "treated": [], "untreated": [], "expected": []}
@@ -540,6 +541,7 @@ class _Engine:
         self.arm_done = np.vstack([self.arm_done, np.zeros((m, 2), dtype=bool)])
         self.arm_cert = np.vstack([self.arm_cert, np.zeros((m, 2), dtype=bool)])
         self.arm_month = np.vstack([self.arm_month, np.full((m, 2), NEVER, dtype=np.int32)])
+        self.arm_dmonth = np.vstack([self.arm_dmonth, np.full((m, 2), NEVER, dtype=np.int32)])
         self.arm_s = np.vstack([self.arm_s, np.ones((m, 2))])
         self.arm_f = np.vstack([self.arm_f, np.zeros((m, 2))])
 
@@ -589,6 +591,7 @@ class _Engine:
             self.arm_done[sel[cert | died], arm] = True
             self.arm_cert[sel[cert], arm] = True
             self.arm_month[sel[cert], arm] = t
+            self.arm_dmonth[sel[died], arm] = t  # death before (or in the month of) certification
 
     # ------------------------------------------------------------------ the month
     def run(self) -> SimulationResult:
@@ -876,6 +879,7 @@ class _Engine:
             "person": self.subj["person"], "prog": self.subj["prog"], "index": self.subj["index"],
             "cert_treated": self.arm_cert[:, 1], "cert_untreated": self.arm_cert[:, 0],
             "month_treated": self.arm_month[:, 1], "month_untreated": self.arm_month[:, 0],
+            "death_treated": self.arm_dmonth[:, 1], "death_untreated": self.arm_dmonth[:, 0],
             "risk_treated": self.arm_f[:, 1], "risk_untreated": self.arm_f[:, 0],
         }
         kt = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in self.kcl_truth.items()}

@@ -118,6 +118,12 @@ _DESCRIPTIONS = {
     "short_term_risk3y_treated": "Short-term service completers: 3-year risk of new certification with the service",
     "short_term_risk3y_untreated": "Short-term service completers: 3-year risk of new certification without the service",
     "short_term_att_risk3y_full_followup": "Short-term completers with index up to 2023-04: risk difference",
+    "soft_att_cost_month": "SOFT participants: expected LTC + medical cost per person-month alive (yen), treated minus untreated, months 0-35 from the index month that are observable (before April 2026 and the move-out month); common random numbers up to certification, expected course after it",
+    "soft_cost_month_treated": "SOFT participants: expected cost per person-month alive with SOFT (yen; same window)",
+    "soft_cost_month_untreated": "SOFT participants: expected cost per person-month alive without SOFT (yen; same window)",
+    "short_term_att_cost_month": "Short-term completers: expected cost per person-month alive (yen), treated minus untreated, same window as SOFT",
+    "short_term_cost_month_treated": "Short-term completers: expected cost per person-month alive with the service (yen)",
+    "short_term_cost_month_untreated": "Short-term completers: expected cost per person-month alive without the service (yen)",
     "short_term_kcl_change": "Short-term service completers: KCL total at the end of the service, treated minus untreated (same item draws)",
     "short_term_kcl_change_expected": "Short-term service completers: expected KCL change (the effect, capped where a person's expected total is below it)",
     "n_soft_participants": "Persons who attended SOFT at least once",
@@ -145,8 +151,20 @@ class GroundTruth:
     potential_outcomes : pandas.DataFrame
         One row per participant and programme: programme, person_id, index_month, followup_end
         (first month after the 36-month window), certified_treated, certified_untreated (within
-        36 months, before death), risk_treated, risk_untreated (expected), kcl_treated,
-        kcl_untreated (short-term completers only).
+        36 months, before death), risk_treated, risk_untreated (expected), cost_treated,
+        cost_untreated (expected LTC + medical cost in yen summed over the observable part of the
+        window, alive), months_treated, months_untreated (expected person-months alive in it),
+        kcl_treated, kcl_untreated (short-term completers only).
+
+    Notes
+    -----
+    The cost estimands (``*_att_cost_month``) are ratios of sums over the participants:
+    expected cost over expected person-months alive, per arm, over months 0–35 from the index month
+    that lie in the data (before April 2026) and before the month of moving out — the person-months
+    a claims panel observes. Each arm follows the common random numbers up to its first
+    certification or death; after a certification its course (level, transitions, death) is taken
+    in expectation, and a month's cost is the expectation of the claims generator given the state
+    (see ``municipality._cost_potential_outcomes``).
     """
 
     effects: TrueEffects
