@@ -1,0 +1,75 @@
+"""Care-level microsimulation: project certifications, care levels, deaths and costs, with and without a programme.
+
+Entry points: :func:`load_parameters` (the shipped, sourced defaults) and :func:`project` (both arms,
+cohort or individual-level engine, common random numbers). See :mod:`wellness_research.microsim.engine`.
+Economics (:mod:`~wellness_research.microsim.economics`): discounting, within-cycle correction, ICERs with
+dominance, CEAC, EVPI, one-way DSA; :mod:`~wellness_research.microsim.psa`: probabilistic sensitivity
+analysis with joblib (and Dask through joblib's backend); :mod:`~wellness_research.microsim.costmodel`:
+programme costs and the take-over decision.
+"""
+
+from .convert import annual_to_cycle_matrix, convert_probability, probability_to_rate, rate_to_probability
+from .costmodel import (
+    DecisionResult,
+    break_even,
+    break_even_participation,
+    cost_distributions,
+    decide,
+    load_programme_costs,
+    programme_cost,
+)
+from .economics import (
+    ceac,
+    discount_factors,
+    evpi,
+    icers,
+    integrate,
+    net_monetary_benefit,
+    one_way_dsa,
+    population_evpi,
+    projection_totals,
+)
+from .effect import Effect
+from .engine import project
+from .parameters import LEVELS, STATES, Parameters, load_parameters
+from .population import population_at
+from .projection import Projection
+from .psa import Beta, Dirichlet, Fixed, Gamma, LogNormal, PSAResult, run_psa
+
+__all__ = [
+    "Beta",
+    "DecisionResult",
+    "Dirichlet",
+    "Effect",
+    "Fixed",
+    "Gamma",
+    "LEVELS",
+    "LogNormal",
+    "PSAResult",
+    "Parameters",
+    "Projection",
+    "STATES",
+    "annual_to_cycle_matrix",
+    "break_even",
+    "break_even_participation",
+    "ceac",
+    "convert_probability",
+    "cost_distributions",
+    "decide",
+    "discount_factors",
+    "evpi",
+    "icers",
+    "integrate",
+    "load_parameters",
+    "load_programme_costs",
+    "net_monetary_benefit",
+    "one_way_dsa",
+    "population_at",
+    "population_evpi",
+    "probability_to_rate",
+    "programme_cost",
+    "project",
+    "projection_totals",
+    "rate_to_probability",
+    "run_psa",
+]

@@ -1,0 +1,401 @@
+"""The projection: ``project()`` and the individual-level microsimulation kernel.
+
+Common random numbers
+---------------------
+Every person ``i`` has a private stream of uniforms: ``u(i, t) = splitmix64(x_i + (t + 1) * G)``
+with ``x_i = splitmix64(key ^ splitmix64(i + 1))``, ``G`` the 64-bit golden-ratio increment and
+``key`` drawn once from ``numpy.random.default_rng(seed)`` (Steele, Lea & Flood 2014). The kernel
+walks each person through all cycles and advances *both arms with the same uniform* at each
+cycle, so no uniforms are stored (not 120 M floats) and the arms share every draw. One uniform decides
+a whole cycle by inverse CDF over the cumulative outcome row of :mod:`~wellness_research.microsim._model`
+(dead, stay, then the other states): for an independent person this is death if ``u < d``,
+otherwise staying if ``u < d + (1 - d)(1 - c)``, otherwise certification, the entry level coming from
+the rescaled remainder ``u' = (u - c_lo) / (c_hi - c_lo)``, which is uniform on [0, 1) given the
+interval. With a hazard ratio of 1 both arms read the same row with the same uniform, so they are
+identical, bit for bit; with an effect, a person's arms part only when the uniform falls between the
+two arms' boundaries, which keeps the variance of the difference small (Stout & Goldie 2008).
+
+Speed: the rows are tabulated once per effect level (not per person-cycle), a person whose two arms
+are in the same state and share the row takes one scan for both, most person-cycles take two
+comparisons (dead? stay?), and only changes of state are counted (occupancy is rebuilt from the net
+flows), so the loop over 120 M person-cycles writes to memory a few million times instead of 240 M.
+Results depend only on the seed and the row order of the population: not on the number of threads
+(counts are integers, summed in any order) nor on the machine (the rows are computed by numpy; only
+the individual-multiplier path evaluates ``expm1`` in compiled code).
+
+References
+----------
+Steele GL, Lea D, Flood CH (2014). Fast splittable pseudorandom number generators. OOPSLA 2014.
+Krijkamp EM et al. (2018). Microsimulation modeling for health decision sciences using R: a tutorial.
+Medical Decision Making 38(3):400-422.
+Stout NK, Goldie SJ (2008). Keeping the noise down: common random numbers for disease simulation
+modeling. Health Care Management Science 11:399-406.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal, get_args
+
+import numba
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigurationError, DataValidationError
+from ._model import DEAD, CycleTables, build_tables
+from .effect import Effect
+from .parameters import STATES, Parameters, load_parameters
+from .projection import Projection
+
+__all__ = ["Cycle", "EngineName", "project"]
+
+Cycle = Literal["month", "year"]
+EngineName = Literal["microsim", "cohort"]
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_DEAD = DEAD
+
+
+@numba.njit
+def _mix(z):
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@numba.njit
+def _scan(row_cum, row_next, r, u):
+    """Next state from the cumulative outcome row starting at ``r`` (it ends at exactly 1 > u)."""
+    j = r
+    while u >= row_cum[j]:
+        j += 1
+    return np.int64(row_next[j])
+
+
+@numba.njit
+def _draw_independent(u, sx, a, level, m, death_p, level_cert_h, entry_cum):
+    """The independent person's row with an individual certification multiplier ``m`` (same order:
+    dead, stay, entry levels; the level from the rescaled remainder of ``u``)."""
+    d = death_p[sx, a, 0]
+    if u < d:
+        return np.int64(_DEAD)
+    c = -np.expm1(-level_cert_h[level, sx, a] * m)
+    stay = d + (1.0 - d) * (1.0 - c)
+    if u < stay:
+        return np.int64(0)
+    x = (u - stay) / (1.0 - stay)
+    j = 0
+    while j < 6 and x >= entry_cum[j]:
+        j += 1
+    return np.int64(j + 1)
+
+
+@numba.njit
+def _record(arm, sx, a0, t, s, ns, flow, newc, dth):
+    """Count a change of state ``s -> ns`` (flows, and a death or a first certification)."""
+    flow[arm, sx, a0, t, s] -= 1
+    flow[arm, sx, a0, t, ns] += 1
+    if ns == _DEAD:
+        dth[arm, sx, a0, t, s] += 1
+    elif s == 0:
+        newc[arm, sx, a0, t, ns] += 1
+
+
+@numba.njit(cache=False, nogil=True)
+def _kernel(lo, hi, sex, age0, state0, variant, mult, use_mult, key, n_cycles, cpy, n_ages, level_of_cycle,
+            row_cum, row_next, death_p, level_cert_h, entry_cum, occ0, flow, newc, dth):  # pragma: no cover
+    """Persons ``lo..hi-1``, both arms, all cycles; adds counts into ``occ0``, ``flow``, ``newc``, ``dth``.
+
+    Only changes of state are written (a few per cent of person-cycles); occupancy is rebuilt from the
+    starting counts ``occ0`` and the net flows. When both arms are in the same state and the
+    intervention arm's effect level is 0 (non-participants; participants after the effect has waned)
+    they share the row, so one scan serves both.
+    """
+    lstride = 2 * n_ages * 72
+    for i in range(lo, hi):
+        sx = np.int64(sex[i])
+        a0 = np.int64(age0[i])
+        s0 = np.int64(state0[i])
+        part = variant[i] != 0
+        m = mult[i] if use_mult else 1.0
+        occ0[sx, a0, s0] += 1
+        sc = s0
+        si = s0
+        a = a0
+        k = 0
+        base = (sx * n_ages + a) * 72
+        x = _mix(key ^ _mix(np.uint64(i + 1)))
+        for t in range(n_cycles):
+            x += _GOLDEN
+            u = np.float64(_mix(x) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+            li = level_of_cycle[t] if part else 0
+            if sc == si and li == 0:
+                if use_mult and sc == 0:
+                    ns = _draw_independent(u, sx, a, 0, m, death_p, level_cert_h, entry_cum)
+                else:
+                    ns = _scan(row_cum, row_next, base + sc * 9, u)
+                if ns != sc:
+                    _record(0, sx, a0, t, sc, ns, flow, newc, dth)
+                    _record(1, sx, a0, t, sc, ns, flow, newc, dth)
+                    sc = ns
+                    si = ns
+                    if ns == _DEAD:
+                        break
+            else:
+                if sc != _DEAD:
+                    if use_mult and sc == 0:
+                        ns = _draw_independent(u, sx, a, 0, m, death_p, level_cert_h, entry_cum)
+                    else:
+                        ns = _scan(row_cum, row_next, base + sc * 9, u)
+                    if ns != sc:
+                        _record(0, sx, a0, t, sc, ns, flow, newc, dth)
+                        sc = ns
+                if si != _DEAD:
+                    if use_mult and si == 0:
+                        ns = _draw_independent(u, sx, a, li, m, death_p, level_cert_h, entry_cum)
+                    else:
+                        ns = _scan(row_cum, row_next, li * lstride + base + si * 9, u)
+                    if ns != si:
+                        _record(1, sx, a0, t, si, ns, flow, newc, dth)
+                        si = ns
+                if sc == _DEAD and si == _DEAD:
+                    break
+            k += 1
+            if k == cpy:
+                k = 0
+                if a < n_ages - 1:
+                    a += 1
+                    base += 72
+
+
+@functools.lru_cache(maxsize=1)
+def _default_parameters() -> Parameters:
+    """The shipped defaults, parsed once per process (``Parameters`` and its arrays are read-only)."""
+    return load_parameters()
+
+
+def _n_threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def run_microsim(codes: dict[str, np.ndarray], tables: CycleTables, *, key: int, use_mult: bool,
+                 n_threads: int | None = None):
+    """Run the compiled kernel over chunks of persons in threads (the kernel releases the GIL).
+
+    Each thread pulls chunks from a queue and counts into its own buffers, which are summed at the
+    end. Returns float arrays: occupancy ``(2, 2, n_ages, T + 1, 9)``, new certifications and deaths
+    ``(2, 2, n_ages, T, 9)``. Counts are integers, so the result does not depend on the number of
+    threads nor on which thread ran which chunk.
+    """
+    n = len(codes["sex"])
+    k = _n_threads() if n_threads is None else n_threads
+    k = max(1, min(k, n // 4096 + 1))
+    n_chunks = 1 if k == 1 else min(8 * k, n // 4096 + 1)
+    T, A = tables.n_cycles, tables.n_ages
+    occ0 = np.zeros((k, 2, A, 9), dtype=np.int64)
+    flow = np.zeros((k, 2, 2, A, T, 9), dtype=np.int64)
+    newc = np.zeros((k, 2, 2, A, T, 9), dtype=np.int64)
+    dth = np.zeros((k, 2, 2, A, T, 9), dtype=np.int64)
+    mult = np.ascontiguousarray(codes["mult"], dtype=np.float64) if use_mult else np.ones(1)
+    bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
+    chunks = iter(range(n_chunks))
+    lock = threading.Lock()
+    args = (codes["sex"], codes["age0"], codes["state"], codes["variant"], mult, use_mult, np.uint64(key), T,
+            tables.cycles_per_year, A, tables.level_of_cycle, tables.row_cum, tables.row_next, tables.death_p,
+            tables.level_cert_h, tables.entry_cum)
+
+    def work(b: int) -> None:
+        while True:
+            with lock:
+                c = next(chunks, None)
+            if c is None:
+                return
+            _kernel(bounds[c], bounds[c + 1], *args, occ0[b], flow[b], newc[b], dth[b])
+
+    if k == 1:
+        work(0)
+    else:
+        with ThreadPoolExecutor(max_workers=k) as pool:
+            list(pool.map(work, range(k)))
+    start = occ0.sum(axis=0).astype(np.float64)  # (2 sex, A, 9), the same in both arms
+    occ = np.empty((2, 2, A, T + 1, 9))
+    occ[:, :, :, 0, :] = start[None]
+    occ[:, :, :, 1:, :] = start[None, :, :, None, :] + np.cumsum(flow.sum(axis=0), axis=3)
+    return occ, newc.sum(axis=0).astype(np.float64), dth.sum(axis=0).astype(np.float64)
+
+
+# --------------------------------------------------------------------------- population coding
+def _label_codes(column: pd.Series, labels: tuple[str, ...]) -> np.ndarray:
+    """Position of every value in ``labels`` (-1 when absent); categorical columns map only their categories."""
+    index = pd.Index(list(labels))
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        lookup = np.append(index.get_indexer(column.cat.categories.astype(object)), -1)
+        return lookup[column.cat.codes.to_numpy()]  # code -1 (missing) picks the appended -1
+    return index.get_indexer(column.astype(object))
+
+
+def _encode(population: pd.DataFrame, params: Parameters, covariate_hr: str | None) -> dict[str, np.ndarray]:
+    if not isinstance(population, pd.DataFrame):
+        raise DataValidationError(f"population must be a pandas DataFrame; got {type(population).__name__}.")
+    need = ["age", "sex", "state"] + ([covariate_hr] if covariate_hr else [])
+    missing = [c for c in need if c not in population.columns]
+    if missing:
+        raise DataValidationError(
+            f"population lacks column(s) {missing}; it needs age (whole years), sex ('M'/'F') and state "
+            f"(one of {STATES[:-1]})."
+        )
+    if len(population) == 0:
+        raise DataValidationError("population has no rows.")
+    n = len(population)
+
+    def fail(col: str, bad: np.ndarray, rule: str) -> None:
+        k = int(bad.sum())
+        ex = population[col].to_numpy()[np.flatnonzero(bad)[0]]
+        raise DataValidationError(
+            f"population column {col!r}: {k:,} of {n:,} rows break the rule '{rule}'; e.g. {ex!r}."
+        )
+
+    age = pd.to_numeric(population["age"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(age) | (age != np.round(age))
+    if bad.any():
+        fail("age", bad, "whole years, not missing")
+    bad = (age < params.min_age) | (age > 125)
+    if bad.any():
+        fail("age", bad, f"between {params.min_age} and 125 (ages above {params.max_age} use the last table row)")
+    sex = _label_codes(population["sex"], ("M", "F"))
+    if (sex < 0).any():
+        fail("sex", sex < 0, "'M' or 'F'")
+    state = _label_codes(population["state"], STATES[:-1])
+    if (state < 0).any():
+        fail("state", state < 0, f"one of {STATES[:-1]} (the dead are not projected)")
+    out = {
+        "sex": sex.astype(np.int8),
+        "age0": (np.minimum(age, params.max_age) - params.min_age).astype(np.int16),
+        "state": state.astype(np.int8),
+    }
+    if covariate_hr:
+        mult = pd.to_numeric(population[covariate_hr], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(mult) | (mult <= 0)
+        if bad.any():
+            fail(covariate_hr, bad, "a positive finite hazard multiplier")
+        out["mult"] = mult
+    return out
+
+
+def _rng_key(seed: int | np.random.Generator | None) -> tuple[np.random.Generator, int]:
+    if isinstance(seed, bool) or not (seed is None or isinstance(seed, (int, np.integer, np.random.Generator))):
+        raise ConfigurationError(f"seed must be an int, a numpy Generator or None; got {seed!r}.")
+    rng = np.random.default_rng(seed)
+    return rng, int(rng.integers(0, 2**63, dtype=np.int64))
+
+
+def project(
+    population: pd.DataFrame,
+    parameters: Parameters | None = None,
+    *,
+    effect: float | Effect | None = None,
+    years: int = 10,
+    cycle: Cycle = "month",
+    engine: EngineName = "microsim",
+    seed: int | np.random.Generator | None = None,
+    uptake: float = 1.0,
+    covariate_hr: str | None = None,
+) -> Projection:
+    """Project certification, care levels, deaths and costs of a population, with and without a programme.
+
+    Two arms start from the same population: *control* (no programme) and *intervention* (the effect
+    applied to participants, a share ``uptake`` of the arm). The model (states, cycle, rescaled
+    mortality, transitions) is described in :mod:`wellness_research.microsim._model` and
+    :mod:`wellness_research.microsim.parameters`; the common random numbers in this module's docstring.
+
+    Parameters
+    ----------
+    population : pandas.DataFrame
+        One row per person: ``age`` (whole years, >= the tables' ``min_age``), ``sex`` (``"M"``/``"F"``),
+        ``state`` (``"independent"``, ``"要支援1"``, ``"要支援2"``, ``"要介護1"`` … ``"要介護5"``); other
+        columns are ignored unless named by ``covariate_hr``. It is not modified.
+    parameters : Parameters, optional
+        Default :func:`~wellness_research.microsim.load_parameters`.
+    effect : float or Effect, optional
+        ``None``: no programme (the arms are identical). A float: hazard ratio on first certification
+        for participants, for the whole horizon. An :class:`Effect`: ratios on certification and
+        progression, duration and waning.
+    years : int, default 10
+        Horizon in whole years (1 to 60).
+    cycle : {"month", "year"}, default "month"
+        Cycle length. Monthly matrices come from the annual ones by
+        :func:`~wellness_research.microsim.convert.annual_to_cycle_matrix`.
+    engine : {"microsim", "cohort"}, default "microsim"
+        ``"microsim"``: individual-level Monte Carlo (compiled, common random numbers across arms);
+        ``"cohort"``: expected values by cell (sex × age × state × participation × multiplier).
+    seed : int, numpy.random.Generator or None
+        Randomness of the microsimulation (participation and the uniforms); ignored by the cohort engine.
+    uptake : float, default 1.0
+        Share of the intervention arm that participates (chosen at random per person; the cohort engine
+        uses the expected mixture).
+    covariate_hr : str, optional
+        Column with an individual hazard multiplier on first certification (both arms).
+
+    Returns
+    -------
+    Projection
+
+    Raises
+    ------
+    DataValidationError
+        Missing columns or invalid values (the message names the column, the rule, the count and an
+        example row value).
+    ConfigurationError
+        Invalid options.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pop = pd.DataFrame({"age": [70, 80, 85], "sex": ["M", "F", "F"],
+    ...                     "state": ["independent", "independent", "要介護1"]})
+    >>> pr = project(pop, effect=0.8, years=3, engine="cohort")
+    >>> pr.tidy().query("year == 3 and state == 'dead'")[["arm", "persons"]].round(3).to_numpy().tolist()
+    [['control', 0.299], ['intervention', 0.297]]
+    """
+    params = _default_parameters() if parameters is None else parameters
+    if not isinstance(params, Parameters):
+        raise ConfigurationError(f"parameters must come from load_parameters(); got {type(params).__name__}.")
+    if cycle not in get_args(Cycle):
+        raise ConfigurationError(f"cycle must be one of {get_args(Cycle)}; got {cycle!r}.")
+    if engine not in get_args(EngineName):
+        raise ConfigurationError(f"engine must be one of {get_args(EngineName)}; got {engine!r}.")
+    if isinstance(years, bool) or not isinstance(years, (int, np.integer)) or not 1 <= int(years) <= 60:
+        raise ConfigurationError(f"years must be a whole number from 1 to 60; got {years!r}.")
+    if (isinstance(uptake, bool) or not isinstance(uptake, (int, float, np.integer, np.floating))
+            or not 0 <= float(uptake) <= 1):
+        raise ConfigurationError(f"uptake must be a share in [0, 1]; got {uptake!r}.")
+    if effect is None:
+        eff = Effect()
+    elif isinstance(effect, Effect):
+        eff = effect
+    elif isinstance(effect, (int, float, np.integer, np.floating)) and not isinstance(effect, bool):
+        eff = Effect(hr_certification=float(effect))
+    else:
+        raise ConfigurationError(f"effect must be None, a hazard ratio (float) or an Effect; got {effect!r}.")
+    if covariate_hr is not None and not isinstance(covariate_hr, str):
+        raise ConfigurationError(f"covariate_hr must be a column name or None; got {covariate_hr!r}.")
+    codes = _encode(population, params, covariate_hr)
+    tables = build_tables(params, years=int(years), cycle=cycle, effect=eff)
+    if engine == "microsim":
+        rng, key = _rng_key(seed)
+        n = len(codes["sex"])
+        codes["variant"] = (rng.random(n) < float(uptake)).astype(np.uint8) if uptake < 1 else np.ones(n, np.uint8)
+        occ, newc, dth = run_microsim(codes, tables, key=key, use_mult=covariate_hr is not None)
+    else:
+        from .cohort import run_cohort
+
+        occ, newc, dth = run_cohort(codes, tables, uptake=float(uptake))
+    return Projection(
+        occupancy_detail=occ, new_certifications_detail=newc, deaths_detail=dth,
+        ages=np.asarray(params.ages), dt=tables.dt, years=int(years), cycle=cycle, engine=engine,
+        effect=eff if effect is not None else None, uptake=float(uptake), n_persons=len(codes["sex"]),
+        ltc_cost_month=np.asarray(params.ltc_cost_month), medical_cost_year=np.asarray(params.medical_cost_year),
+        discount_rate=params.discount_rate,
+    )

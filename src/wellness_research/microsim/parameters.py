@@ -1,0 +1,427 @@
+"""Default parameters of the care-level projection: tested data with unit, range, source and tag.
+
+The defaults live in ``defaults.yaml`` beside this module (read through :mod:`importlib.resources`).
+Every entry carries a value, unit, valid range, source and the [S]/[D]/[E]/[M] evidence tag of
+``reference/DOMAIN.md``. :func:`load_parameters` validates the file and builds the model tables
+(:class:`Parameters`); :meth:`Parameters.replace` returns a re-validated copy with some values changed
+(for sensitivity analyses and probabilistic draws).
+
+Mortality rescaling
+-------------------
+The life table describes the whole population, certified or not. With state hazard ratios ``HR_k``
+(``HR_0 = 1`` for non-certified) applied to a baseline ``mu0``, the population hazard at age ``a`` and
+sex ``s`` is ``mu0(a, s) * sum_k pi_k(a, s) HR_k`` for a state mix ``pi``. The baseline is therefore
+
+    mu0(a, s) = mu_LT(a, s) / sum_k pi_k(a, s) HR_k,
+
+with ``mu_LT = -log(1 - qx)`` and the *reference mix* ``pi_0 = 1 - p(a, s)``, ``pi_k = p(a, s) m_k``
+(``p`` the certification prevalence of the age band, ``m`` the prevalent level mix). A population at the
+reference mix then dies exactly at the life-table rate; applying ``HR_k`` to ``mu_LT`` itself would
+overstate deaths (by about half in the first year, DOMAIN.md §2.4, §9).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ..errors import ConfigurationError
+
+__all__ = [
+    "LEVELS",
+    "STATES",
+    "ParameterEntry",
+    "Parameters",
+    "load_parameters",
+]
+
+#: Care levels in order (state codes 1..7).
+LEVELS: tuple[str, ...] = ("要支援1", "要支援2", "要介護1", "要介護2", "要介護3", "要介護4", "要介護5")
+#: Model states in code order: 0 independent, 1..7 the levels, 8 dead.
+STATES: tuple[str, ...] = ("independent", *LEVELS, "dead")
+_ALLOWED_TAGS = ("D", "D/E", "E", "E/M", "M", "S", "S/E")
+_REQUIRED = ("value", "unit", "range", "source", "tag", "description")
+_REQUIRED_NAMES = (
+    "model.min_age", "model.max_age", "certification.incidence_by_age_sex",
+    "certification.entry_level_mix", "certification.prevalence_by_age_sex",
+    "certification.level_mix_prevalent", "transitions.annual_matrix_percent",
+    "transitions.decertification_per_year", "mortality.qx_2023", "mortality.qx_cap",
+    "mortality.level_hazard_ratio", "ltc_costs.cost_per_recipient_by_level",
+    "ltc_costs.recipient_share_by_level", "ltc_costs.unit_price_factor",
+    "medical_costs.per_capita_fy2014", "medical_costs.uplift_from_fy2014",
+    "medical_costs.certified_multiplier", "economics.discount_rate",
+)
+
+
+@dataclass(frozen=True)
+class ParameterEntry:
+    """One parameter with its provenance (``section.key`` name, value, unit, range, source, tag)."""
+
+    name: str
+    value: Any
+    unit: str
+    range: tuple[float, float]
+    source: str
+    tag: str
+    description: str
+
+
+def _numbers(value: Any) -> list[float]:
+    """Every number inside a value (lists and mappings are walked; strings are skipped)."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    if isinstance(value, Mapping):
+        return [x for k, v in value.items() if k not in ("ages", "bands") for x in _numbers(v)]
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _numbers(v)]
+    return []
+
+
+@dataclass(frozen=True)
+class Parameters(Mapping[str, ParameterEntry]):
+    """Validated parameters and the model tables built from them (read-only).
+
+    The tables are indexed by sex (0 = M, 1 = F), age row ``age - min_age`` (``min_age``..``max_age``)
+    and state code (0 independent, 1..7 要支援1..要介護5, 8 dead; see :data:`STATES`).
+
+    Attributes
+    ----------
+    entries : Mapping[str, ParameterEntry]
+        The raw entries by ``section.key``.
+    ages : numpy.ndarray
+        ``(n_ages,)`` ages of the table rows.
+    incidence : numpy.ndarray
+        ``(2, n_ages)`` hazard of first certification per person-year.
+    entry_mix : numpy.ndarray
+        ``(7,)`` level at first certification.
+    annual_matrix : numpy.ndarray
+        ``(8, 8)`` annual transitions among the living states given survival; row 0 (independent)
+        is the identity row because first certification is modelled by ``incidence``.
+    life_table_hazard : numpy.ndarray
+        ``(2, n_ages)`` whole-population death hazard per year, ``-log(1 - qx)``.
+    level_hr : numpy.ndarray
+        ``(8,)`` death hazard ratios of the living states.
+    reference_mix : numpy.ndarray
+        ``(2, n_ages, 8)`` reference state mix used by the rescaling.
+    death_baseline : numpy.ndarray
+        ``(2, n_ages)`` rescaled baseline hazard ``mu0`` (see the module docstring).
+    ltc_cost_month : numpy.ndarray
+        ``(9,)`` LTC 費用額 per person-month by state (0 for independent and dead).
+    medical_cost_year : numpy.ndarray
+        ``(2, n_ages, 9)`` medical cost per person-year by sex, age and state (0 for dead).
+    discount_rate : float
+        Per year.
+
+    Examples
+    --------
+    >>> p = load_parameters()
+    >>> p["economics.discount_rate"].value
+    0.02
+    >>> p.incidence.shape, p.annual_matrix.shape
+    ((2, 41), (8, 8))
+    >>> round(float(p.ltc_cost_month[3]), 1)  # 要介護1: 115,000 x 0.85
+    97750.0
+    """
+
+    entries: Mapping[str, ParameterEntry] = field(repr=False)
+    ages: np.ndarray = field(repr=False)
+    incidence: np.ndarray = field(repr=False)
+    entry_mix: np.ndarray = field(repr=False)
+    annual_matrix: np.ndarray = field(repr=False)
+    life_table_hazard: np.ndarray = field(repr=False)
+    level_hr: np.ndarray = field(repr=False)
+    reference_mix: np.ndarray = field(repr=False)
+    death_baseline: np.ndarray = field(repr=False)
+    ltc_cost_month: np.ndarray = field(repr=False)
+    medical_cost_year: np.ndarray = field(repr=False)
+    discount_rate: float = 0.02
+
+    # Mapping protocol over the entries ------------------------------------------------------
+    def __getitem__(self, name: str) -> ParameterEntry:
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise ConfigurationError(
+                f"unknown microsim parameter {name!r}; valid names are {sorted(self.entries)}."
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    @property
+    def min_age(self) -> int:
+        """Youngest age of the tables."""
+        return int(self.ages[0])
+
+    @property
+    def max_age(self) -> int:
+        """Oldest age of the tables (older persons use this row)."""
+        return int(self.ages[-1])
+
+    def value(self, name: str) -> Any:
+        """A deep copy of the value of parameter ``name``."""
+        return copy.deepcopy(self[name].value)
+
+    def replace(self, values: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Parameters:
+        """A re-validated copy with some values replaced.
+
+        Parameters
+        ----------
+        values : Mapping[str, Any], optional
+            ``{"section.key": new_value}``.
+        **kwargs
+            The same with ``__`` for the dot (``economics__discount_rate=0.03``).
+
+        Raises
+        ------
+        ConfigurationError
+            Unknown name, or a value outside its valid range or of the wrong shape.
+
+        Examples
+        --------
+        >>> load_parameters().replace(economics__discount_rate=0.03).discount_rate
+        0.03
+        """
+        new = {name: dict(vars(e)) for name, e in self.entries.items()}
+        changes = dict(values or {})
+        changes.update({k.replace("__", "."): v for k, v in kwargs.items()})
+        for name, v in changes.items():
+            if name not in new:
+                raise ConfigurationError(
+                    f"unknown microsim parameter {name!r}; valid names are {sorted(self.entries)}."
+                )
+            new[name]["value"] = copy.deepcopy(v)
+            new[name]["source"] = f"overridden by caller (default: {self.entries[name].source})"
+        entries = {n: ParameterEntry(**d) for n, d in new.items()}
+        return _build(entries)
+
+    def tidy(self) -> Any:
+        """One row per parameter: name, value, unit, range_low, range_high, tag, source, description."""
+        import pandas as pd
+
+        return pd.DataFrame([
+            {"name": e.name, "value": repr(e.value), "unit": e.unit, "range_low": e.range[0],
+             "range_high": e.range[1], "tag": e.tag, "source": e.source, "description": e.description}
+            for e in self.entries.values()
+        ])
+
+    def summary(self) -> str:
+        """The parameters as plain text (name, tag, unit)."""
+        lines = ["Microsimulation parameters (tag: S sourced, D derived, E estimate, M unconfirmed)"]
+        lines += [f"  {e.name:<42} [{e.tag:>3}] {e.unit}" for e in self.entries.values()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return self.tidy().drop(columns="description").to_html(index=False)
+
+
+def load_parameters(path: str | Path | None = None) -> Parameters:
+    """Load and validate the projection parameters.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A YAML file with the layout of the shipped ``microsim/defaults.yaml``; by default the shipped
+        defaults.
+
+    Returns
+    -------
+    Parameters
+
+    Raises
+    ------
+    ConfigurationError
+        A missing entry or field, an unknown tag, a value outside its range (the message names the
+        key, the value and the valid range), or tables of the wrong shape.
+
+    Examples
+    --------
+    >>> p = load_parameters()
+    >>> p["mortality.level_hazard_ratio"].tag
+    'D'
+    """
+    if path is None:
+        text = resources.files("wellness_research.microsim").joinpath("defaults.yaml").read_text("utf-8")
+        where = "microsim/defaults.yaml"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigurationError(f"parameter file {str(p)!r} does not exist.")
+        text = p.read_text("utf-8")
+        where = str(p)
+    document = yaml.safe_load(text)
+    return _build(_parse(document, where))
+
+
+def _parse(document: Any, where: str) -> dict[str, ParameterEntry]:
+    if not isinstance(document, Mapping):
+        raise ConfigurationError(f"{where}: the parameters document must be a mapping of sections.")
+    entries: dict[str, ParameterEntry] = {}
+    for section, body in document.items():
+        if not isinstance(body, Mapping):
+            raise ConfigurationError(f"{where}: section {section!r} must be a mapping; got {body!r}.")
+        for key, entry in body.items():
+            name = f"{section}.{key}"
+            if not isinstance(entry, Mapping):
+                raise ConfigurationError(f"{where}: parameter {name!r} must be a mapping with {_REQUIRED}.")
+            missing = [k for k in _REQUIRED if k not in entry]
+            if missing:
+                raise ConfigurationError(f"{where}: parameter {name!r} lacks {missing}; every entry needs {_REQUIRED}.")
+            rng = entry["range"]
+            if not (isinstance(rng, (list, tuple)) and len(rng) == 2 and all(_numbers(r) for r in rng)):
+                raise ConfigurationError(f"{where}: parameter {name!r}: range must be [low, high]; got {rng!r}.")
+            entries[name] = ParameterEntry(
+                name, entry["value"], str(entry["unit"]), (float(rng[0]), float(rng[1])),
+                str(entry["source"]), str(entry["tag"]), str(entry["description"]),
+            )
+    missing = [n for n in _REQUIRED_NAMES if n not in entries]
+    if missing:
+        raise ConfigurationError(f"{where}: required parameters are missing: {missing}.")
+    return entries
+
+
+def _check_entry(e: ParameterEntry) -> None:
+    if e.tag not in _ALLOWED_TAGS:
+        raise ConfigurationError(f"parameter {e.name!r} has tag {e.tag!r}; valid tags are {_ALLOWED_TAGS}.")
+    for k in ("unit", "source", "description"):
+        if not getattr(e, k).strip():
+            raise ConfigurationError(f"parameter {e.name!r}: {k} must be a non-empty string.")
+    lo, hi = e.range
+    nums = _numbers(e.value)
+    if not nums:
+        raise ConfigurationError(f"parameter {e.name!r}: value {e.value!r} holds no number.")
+    for x in nums:
+        if not np.isfinite(x) or not lo <= x <= hi:
+            raise ConfigurationError(
+                f"parameter {e.name!r}: value {x!r} is outside its valid range [{lo}, {hi}] ({e.unit})."
+            )
+
+
+def _array(e: ParameterEntry, shape: tuple[int, ...], value: Any = None) -> np.ndarray:
+    arr = np.asarray(e.value if value is None else value, dtype=np.float64)
+    if arr.shape != shape:
+        raise ConfigurationError(f"parameter {e.name!r} must have shape {shape}; got {arr.shape}.")
+    return arr
+
+
+def _sums_to_one(e: ParameterEntry, arr: np.ndarray) -> None:
+    if abs(arr.sum() - 1.0) > 1e-6:
+        raise ConfigurationError(f"parameter {e.name!r} must sum to 1; its values {e.value!r} sum to {arr.sum():.6g}.")
+
+
+def _band_lookup(bands: list[str], ages: np.ndarray, name: str) -> np.ndarray:
+    """Index of the 'lo-hi' or 'lo+' band of every age (ages below the first band use the first)."""
+    lows = []
+    for b in bands:
+        try:
+            lows.append(int(str(b).split("-")[0].rstrip("+")))
+        except ValueError:
+            raise ConfigurationError(f"parameter {name!r}: band {b!r} is not 'lo-hi' or 'lo+'.") from None
+    return np.clip(np.searchsorted(np.asarray(lows), ages, side="right") - 1, 0, len(lows) - 1)
+
+
+def _build(entries: Mapping[str, ParameterEntry]) -> Parameters:
+    for e in entries.values():
+        _check_entry(e)
+    E = entries
+    min_age, max_age = int(E["model.min_age"].value), int(E["model.max_age"].value)
+    if max_age <= min_age:
+        raise ConfigurationError(f"model.max_age ({max_age}) must exceed model.min_age ({min_age}).")
+    ages = np.arange(min_age, max_age + 1)
+    n = len(ages)
+
+    # certification incidence by single year (linear interpolation, flat outside the table)
+    inc = E["certification.incidence_by_age_sex"]
+    tab_ages = np.asarray(inc.value["ages"], dtype=np.float64)
+    if np.any(np.diff(tab_ages) <= 0):
+        raise ConfigurationError(f"parameter {inc.name!r}: ages must increase; got {inc.value['ages']}.")
+    incidence = np.vstack([
+        np.interp(ages, tab_ages, _array(inc, tab_ages.shape, inc.value[k])) for k in ("male", "female")
+    ])
+    entry = _array(E["certification.entry_level_mix"], (7,))
+    _sums_to_one(E["certification.entry_level_mix"], entry)
+    prev_e = E["certification.prevalence_by_age_sex"]
+    bidx = _band_lookup(prev_e.value["bands"], ages, prev_e.name)
+    nb = len(prev_e.value["bands"])
+    prevalence = np.vstack([_array(prev_e, (nb,), prev_e.value[k])[bidx] for k in ("male", "female")])
+    mix_e = E["certification.level_mix_prevalent"]
+    level_mix = _array(mix_e, (7,))
+    _sums_to_one(mix_e, level_mix)
+
+    # transitions
+    tm_e = E["transitions.annual_matrix_percent"]
+    tm = _array(tm_e, (7, 7))
+    rows = tm.sum(axis=1)
+    if np.any(rows <= 0):
+        raise ConfigurationError(f"parameter {tm_e.name!r}: every row needs a positive sum; row sums {rows.tolist()}.")
+    tm = tm / rows[:, None]
+    dec = _array(E["transitions.decertification_per_year"], (7,))
+    annual = np.zeros((8, 8))
+    annual[0, 0] = 1.0
+    annual[1:, 0] = dec
+    annual[1:, 1:] = tm * (1.0 - dec)[:, None]
+
+    # mortality
+    qx_e = E["mortality.qx_2023"]
+    qa = np.asarray(qx_e.value["ages"], dtype=np.float64)
+    cap = float(E["mortality.qx_cap"].value)
+    mu_lt = np.empty((2, n))
+    for s, key in enumerate(("male", "female")):
+        q = _array(qx_e, qa.shape, qx_e.value[key])
+        if np.any(q <= 0) or np.any(q >= 1):
+            raise ConfigurationError(f"parameter {qx_e.name!r}: {key} qx must lie in (0, 1); got {q.tolist()}.")
+        lq = np.log(q)
+        lo_slope = (lq[1] - lq[0]) / (qa[1] - qa[0])
+        hi_slope = (lq[-1] - lq[-2]) / (qa[-1] - qa[-2])
+        lqx = np.interp(ages, qa, lq)
+        lqx = np.where(ages < qa[0], lq[0] + lo_slope * (ages - qa[0]), lqx)
+        lqx = np.where(ages > qa[-1], lq[-1] + hi_slope * (ages - qa[-1]), lqx)
+        mu_lt[s] = -np.log1p(-np.minimum(np.exp(lqx), cap))
+    hr = _array(E["mortality.level_hazard_ratio"], (8,))
+    ref_mix = np.empty((2, n, 8))
+    ref_mix[:, :, 0] = 1.0 - prevalence
+    ref_mix[:, :, 1:] = prevalence[:, :, None] * level_mix
+    death_baseline = mu_lt / (ref_mix @ hr)
+
+    # costs
+    cost = _array(E["ltc_costs.cost_per_recipient_by_level"], (7,))
+    share = _array(E["ltc_costs.recipient_share_by_level"], (7,))
+    factor = float(E["ltc_costs.unit_price_factor"].value)
+    ltc = np.zeros(9)
+    ltc[1:8] = cost * share * factor
+    med_e = E["medical_costs.per_capita_fy2014"]
+    nm = len(med_e.value["bands"])
+    mb = _array(med_e, (nm,), med_e.value["yen_per_year"])[_band_lookup(med_e.value["bands"], ages, med_e.name)]
+    mb = mb * float(E["medical_costs.uplift_from_fy2014"].value)
+    k = float(E["medical_costs.certified_multiplier"].value)
+    c0 = mb[None, :] / (1.0 - prevalence + k * prevalence)
+    med = np.zeros((2, n, 9))
+    med[:, :, 0] = c0
+    med[:, :, 1:8] = (k * c0)[:, :, None]
+
+    arrays = dict(
+        ages=ages, incidence=incidence, entry_mix=entry, annual_matrix=annual, life_table_hazard=mu_lt,
+        level_hr=hr, reference_mix=ref_mix, death_baseline=death_baseline, ltc_cost_month=ltc,
+        medical_cost_year=med,
+    )
+    for a in arrays.values():
+        a.setflags(write=False)
+    return Parameters(entries=dict(entries), discount_rate=float(E["economics.discount_rate"].value), **arrays)
