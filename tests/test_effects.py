@@ -313,3 +313,46 @@ def test_interval_coverage_by_simulation(replace, se, adjust):
         covered += res.conf_low <= 1.0 <= res.conf_high
     # binomial(300, .95): 2.5-97.5 % range about [0.923, 0.973]; allow [0.91, 0.985]
     assert 0.91 <= covered / reps <= 0.985
+
+
+@pytest.mark.parametrize("var_matches", [0, 1])
+def test_abadie_imbens_ate_equals_direct_formula(var_matches):
+    # ATE after 1:1 nearest-neighbour matching with replacement in both directions, on a
+    # continuous score (no ties), against a direct transcription of Abadie and Imbens (2006):
+    # τ̂ = mean_i (Ŷ_i(1) − Ŷ_i(0)) (eq. 3–4); V̂ = N⁻²[Σ (Ŷ_i(1) − Ŷ_i(0) − τ̂)² +
+    # Σ ((K_i/M)² + (2M − 1)/M · K_i/M) σ̂²_i] (Theorem 6 with M = 1), σ̂²_i from the nearest
+    # same-group unit (eq. 14, J = 1), or with var_matches=0 the homoskedastic σ̂² of R Matching
+    # (Var.calc = 0): half the mean squared deviation of the matched-pair differences from τ̂.
+    from wellness_research.errors import NoCaliperWarning
+    from wellness_research.matching import match
+
+    rng = np.random.default_rng(11)
+    n_t, n_c = 30, 50
+    p = np.r_[rng.uniform(0.3, 0.8, n_t), rng.uniform(0.1, 0.6, n_c)]
+    t = np.r_[np.ones(n_t, int), np.zeros(n_c, int)]
+    y = 3.0 * t + 4.0 * p + rng.normal(size=n_t + n_c)
+    d = pd.DataFrame({"t": t, "p": p, "y": y, "x": p})
+    with pytest.warns(NoCaliperWarning):
+        m = match(d, treatment="t", covariates=["x"], distance="given", score="p", caliper=None,
+                  replace=True, estimand="ate")
+    assert m.estimand == "ate" and (m.status == "matched").all()
+    assert m.weights.sum() == pytest.approx(2 * len(d))  # each unit 1 + K_i, Σ K_i = N
+    res = estimate_effect(m, outcome="y", var_matches=var_matches)
+    assert res.method == "abadie_imbens"
+
+    tr = t == 1
+    nearest = np.array([np.flatnonzero(tr != tr[i])[np.argmin(np.abs(p[tr != tr[i]] - p[i]))]
+                        for i in range(len(d))])
+    y1 = np.where(tr, y, y[nearest])
+    y0 = np.where(tr, y[nearest], y)
+    tau = float(np.mean(y1 - y0))
+    k = np.bincount(nearest, minlength=len(d)).astype(float)
+    if var_matches == 1:
+        same = np.array([np.flatnonzero((tr == tr[i]) & (np.arange(len(d)) != i))[
+            np.argmin(np.abs(p[(tr == tr[i]) & (np.arange(len(d)) != i)] - p[i]))] for i in range(len(d))])
+        sig2 = (y - y[same]) ** 2 / 2
+    else:
+        sig2 = np.full(len(d), 0.5 * np.mean((y1 - y0 - tau) ** 2))
+    var = (np.sum((y1 - y0 - tau) ** 2) + np.sum((k**2 + k) * sig2)) / len(d) ** 2
+    assert res.estimate == pytest.approx(tau, rel=1e-12)
+    assert res.std_error == pytest.approx(np.sqrt(var), rel=1e-12)

@@ -40,7 +40,11 @@ Standard errors (``se=``)
         not imposed on this search.
         ``var_matches = 0`` reproduces R ``Matching``'s default ``Var.calc = 0`` (homoskedastic:
         ``σ̂² = ½ Σ w_ij (Y_i − Y_j − τ̂)² / Σ w_ij``). The ATC is the mirror image (roles of the
-        groups exchanged). The uncertainty of an *estimated* propensity score is not included
+        groups exchanged). For the ATE (``match(..., method="nearest", replace=True,
+        estimand="ate")``: every unit matched to the other group) it is Theorem 6:
+        ``V = 1/N² [ Σ_i (Ŷ_i(1) − Ŷ_i(0) − τ̂)² + Σ_i (K_i² − K'_i + 2K_i) σ̂²(X_i) ]``, the
+        paper's ``(K/M)² + (2M − 1)/M · K/M`` without ties (tests/test_effects.py checks it
+        against a direct transcription). The uncertainty of an *estimated* propensity score is not included
         (Abadie & Imbens 2016 give that correction); the SE is the one for matching on a known
         score.
     ``"bootstrap"``
@@ -396,6 +400,58 @@ def _abadie_imbens(result: MatchResult, y: np.ndarray, var_matches: int) -> tupl
     return est, float(np.sqrt(var)), (m_focal if att else m_other), (m_other if att else m_focal)
 
 
+def _abadie_imbens_ate(result: MatchResult, y: np.ndarray, var_matches: int) -> tuple[float, float, float, float]:
+    """ATE and its AI (2006) variance after matching with replacement in both directions.
+
+    Every unit ``i`` heads one set of matches from the other group (``result.subclass[i]``);
+    ``Ŷ_i(w)`` is its own outcome for its own treatment and the weighted mean of its matches for the
+    other, ``τ̂ = mean_i(Ŷ_i(1) − Ŷ_i(0))`` over the units with matches, and (Theorem 6, with R
+    Matching's generalisation to ties: ``K_i = Σ w_ij``, ``K'_i = Σ w_ij²`` over the sets that use
+    ``i``)
+
+        V̂ = N⁻² [ Σ_i (Ŷ_i(1) − Ŷ_i(0) − τ̂)² + Σ_i (K_i² − K'_i + 2 K_i) σ̂²(X_i, W_i) ],
+
+    which for ``M`` matches without ties is the paper's ``(K/M)² + (2M − 1)/M · K/M``.
+    """
+    treated = result.treated
+    n = len(y)
+    sub = np.asarray(result.subclass, dtype=np.int64)
+    p = result.pairs[["subclass", "treated", "control", "weight"]]
+    p = p[p["weight"].to_numpy(dtype=float) > 0]
+    sid = p["subclass"].to_numpy(dtype=np.int64)
+    head = np.full(int(sub.max(initial=-1)) + 1, -1, dtype=np.int64)
+    heads = np.flatnonzero(sub >= 0)
+    head[sub[heads]] = heads
+    focal = head[sid]
+    t_row, c_row = p["treated"].to_numpy(dtype=int), p["control"].to_numpy(dtype=int)
+    other = np.where(treated[focal], c_row, t_row)
+    wij = p["weight"].to_numpy(dtype=float)
+    wij = wij / np.bincount(sid, weights=wij)[sid]  # each set's matches share weight 1
+    imputed_sum = np.bincount(focal, weights=wij * y[other], minlength=n)
+    has = np.bincount(focal, weights=wij, minlength=n) > 0
+    units = np.flatnonzero(has)
+    imputed = imputed_sum[units]
+    diff = np.where(treated[units], y[units] - imputed, imputed - y[units])
+    est = float(diff.mean())
+    kcount = np.bincount(other, weights=wij, minlength=n)
+    kkcount = np.bincount(other, weights=wij**2, minlength=n)
+    used = np.flatnonzero(kcount > 0)
+    if var_matches == 0:
+        tau = np.where(treated[focal], y[focal] - y[other], y[other] - y[focal])
+        sig2 = np.full(len(used), 0.5 * np.sum(wij * (tau - est) ** 2) / np.sum(wij))
+    else:
+        s = _matching_score(result)
+        sig2 = np.empty(len(used))
+        for group in (treated, ~treated):
+            sel = group[used]
+            sig2[sel] = _same_group_variance(y, s, np.flatnonzero(group), used[sel], var_matches)
+    reuse = kcount[used] ** 2 - kkcount[used] + 2.0 * kcount[used]
+    var = (np.sum((diff - est) ** 2) + np.sum(reuse * sig2)) / len(units) ** 2
+    y1 = np.where(treated[units], y[units], imputed)
+    y0 = np.where(treated[units], imputed, y[units])
+    return est, float(np.sqrt(var)), float(y1.mean()), float(y0.mean())
+
+
 # --------------------------------------------------------------------------------------------
 # public
 # --------------------------------------------------------------------------------------------
@@ -517,13 +573,20 @@ def estimate_effect(
             raise ConfigurationError("estimate_effect: se='abadie_imbens' is implemented without adjust; use se='cluster' or 'bootstrap' for g-computation.")
         if effect == "ratio":
             raise ConfigurationError("estimate_effect: se='abadie_imbens' gives a difference; use effect='difference' or se='bootstrap'.")
-        if matched.estimand not in ("att", "atc"):
-            raise ConfigurationError(f"estimate_effect: se='abadie_imbens' is implemented for the ATT and the ATC, not {matched.estimand!r}.")
+        if matched.estimand == "ate" and not (matched.method == "nearest" and matched.replace):
+            raise ConfigurationError(
+                "estimate_effect: se='abadie_imbens' for the ATE needs nearest-neighbour matching with "
+                f"replacement (method='nearest', replace=True), got method={matched.method!r}; use "
+                "se='cluster' or 'bootstrap'."
+            )
         if len(matched.pairs) == 0:
             raise ConfigurationError("estimate_effect: se='abadie_imbens' needs matched pairs (nearest-neighbour matching); this design has none.")
-        est, se_val, m1, m0 = _abadie_imbens(matched, y_all, int(var_matches))
+        if matched.estimand == "ate":
+            est, se_val, m1, m0 = _abadie_imbens_ate(matched, y_all, int(var_matches))
+        else:
+            est, se_val, m1, m0 = _abadie_imbens(matched, y_all, int(var_matches))
         notes.append(
-            "Abadie–Imbens (2006) Thm 7 variance; "
+            ("Abadie–Imbens (2006) Thm 6 variance (ATE); " if matched.estimand == "ate" else "Abadie–Imbens (2006) Thm 7 variance; ")
             + ("homoskedastic sigma² (Var.calc = 0)" if var_matches == 0 else f"sigma² from {var_matches} same-group match(es), eq. (14)")
             + "; propensity-score estimation uncertainty not included."
         )

@@ -35,8 +35,10 @@ than exhausting memory):
   about a second.
 
 Ties: among several solutions of equal total distance the one returned is a deterministic function
-of the distances; units are sorted by their coordinates before solving, so the answer does not
-depend on row order except among units with identical coordinates.
+of the distances; units are sorted by their coordinates before solving, and units with identical
+coordinates by a caller-supplied key (``tie_key_treated``/``tie_key_control``;
+:func:`~wellness_research.matching.match` passes a hash of each row's full content), so the
+subclasses, not only the weights, do not depend on row order.
 
 References
 ----------
@@ -150,9 +152,24 @@ def _pooled_within_cov(xt: np.ndarray, xc: np.ndarray) -> np.ndarray:
     return np.atleast_2d(centred.T @ centred / dof)
 
 
-def _canonical_order(x: np.ndarray) -> np.ndarray:
-    """Stable order of the rows by their coordinates (first column first)."""
-    return np.lexsort(x.T[::-1]) if x.shape[1] > 1 else np.argsort(x[:, 0], kind="stable")
+def _canonical_order(x: np.ndarray, key: np.ndarray | None = None) -> np.ndarray:
+    """Order of the rows by their coordinates (first column first), then by ``key``.
+
+    ``key`` (e.g. a hash of each row's full content) breaks ties between units with identical
+    coordinates, so that which of them the solver sees first does not depend on row order.
+    """
+    if key is None:
+        return np.lexsort(x.T[::-1]) if x.shape[1] > 1 else np.argsort(x[:, 0], kind="stable")
+    return np.lexsort((key, *x.T[::-1]))
+
+
+def _check_key(key: np.ndarray | None, n: int, name: str) -> np.ndarray | None:
+    if key is None:
+        return None
+    k = np.asarray(key)
+    if k.shape != (n,):
+        raise ConfigurationError(f"{name} has shape {k.shape}; expected ({n},), one key per unit")
+    return k
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
@@ -216,6 +233,8 @@ def optimal_pair(
     caliper_width: float | None = None,
     metric: Metric = "abs",
     inverse_cov: np.ndarray | None = None,
+    tie_key_treated: np.ndarray | None = None,
+    tie_key_control: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Optimal k:1 matching without replacement: the links that minimise the total distance.
 
@@ -236,6 +255,11 @@ def optimal_pair(
     inverse_cov : numpy.ndarray or None, default None
         ``S⁻¹`` for the Mahalanobis distance; by default the (pseudo-)inverse of the pooled
         within-group covariance of the covariates given.
+    tie_key_treated, tie_key_control : numpy.ndarray or None, default None
+        One sortable key per unit (e.g. ``pandas.util.hash_pandas_object(data, index=False)``)
+        that orders units with identical coordinates before solving. Among several optimal
+        solutions the one returned is a deterministic function of the coordinates and these
+        keys, hence independent of row order; without keys, identical units keep their order.
 
     Returns
     -------
@@ -272,7 +296,9 @@ def optimal_pair(
     n_t, n_c = len(zt), len(zc)
     if n_t == 0 or n_c == 0:
         return _empty()
-    ot, oc = _canonical_order(zt), _canonical_order(zc)
+    kt = _check_key(tie_key_treated, n_t, "tie_key_treated")
+    kc = _check_key(tie_key_control, n_c, "tie_key_control")
+    ot, oc = _canonical_order(zt, kt), _canonical_order(zc, kc)
     zt, zc = zt[ot], zc[oc]
     k = int(ratio)
     rows = k * n_t
@@ -334,6 +360,8 @@ def full_match(
     caliper_width: float | None = None,
     metric: Metric = "abs",
     inverse_cov: np.ndarray | None = None,
+    tie_key_treated: np.ndarray | None = None,
+    tie_key_control: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Optimal full matching: subclasses of one treated + ≥1 controls or one control + ≥1 treated.
 
@@ -355,6 +383,11 @@ def full_match(
     inverse_cov : numpy.ndarray or None, default None
         ``S⁻¹`` for the Mahalanobis distance; by default the (pseudo-)inverse of the pooled
         within-group covariance.
+    tie_key_treated, tie_key_control : numpy.ndarray or None, default None
+        One sortable key per unit (e.g. ``pandas.util.hash_pandas_object(data, index=False)``)
+        that orders units with identical coordinates before solving. Among several optimal
+        solutions the one returned is a deterministic function of the coordinates and these
+        keys, hence independent of row order; without keys, identical units keep their order.
 
     Returns
     -------
@@ -409,7 +442,9 @@ def full_match(
             f"limit is {MAX_PRICED_PAIRS:,}. Split the problem by exact strata."
         )
     caliper = None if caliper_width is None else float(caliper_width)
-    ot, oc = _canonical_order(zt), _canonical_order(zc)
+    kt = _check_key(tie_key_treated, n_t, "tie_key_treated")
+    kc = _check_key(tie_key_control, n_c, "tie_key_control")
+    ot, oc = _canonical_order(zt, kt), _canonical_order(zc, kc)
     zt, zc = zt[ot], zc[oc]
 
     # Units with an admissible partner (always all of them without a caliper).
