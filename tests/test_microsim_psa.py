@@ -251,3 +251,112 @@ def test_generator_seed_run_is_repeatable_from_its_entropy():
     res = run_psa(noisy_model, DISTS, n_draws=6, seed=np.random.default_rng(3))
     again = run_psa(noisy_model, DISTS, n_draws=6, seed=res.entropy)
     pd.testing.assert_frame_equal(res.outcomes, again.outcomes)
+
+
+# ---------------------------------------------------------------------------------------------
+# A PSA of the projection: population encoded once, draws in threads, one kernel thread per draw
+# ---------------------------------------------------------------------------------------------
+
+
+def _persons(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    states = ["independent", "要支援1", "要支援2", "要介護1", "要介護2", "要介護3", "要介護4", "要介護5"]
+    return pd.DataFrame({
+        "age": np.minimum(65 + rng.exponential(9.0, n).astype(int), 100),
+        "sex": rng.choice(["M", "F"], n),
+        "state": pd.Categorical(rng.choice(states, n, p=[0.81, 0.03, 0.03, 0.04, 0.03, 0.025, 0.025, 0.01])),
+        "frailty": rng.lognormal(0.0, 0.3, n),
+    }, index=np.zeros(n, dtype=int))  # duplicate index values are fine
+
+
+def test_encoded_population_gives_the_dataframe_results():
+    from wellness_research.microsim import load_parameters, project
+    from wellness_research.microsim.engine import EncodedPopulation, encode_population
+
+    pop = _persons(3_000)
+    before = pop.copy()
+    base = load_parameters()
+    enc = encode_population(pop, base)
+    assert isinstance(enc, EncodedPopulation) and len(enc) == 3_000 and enc.mult is None
+    assert not enc.state.flags.writeable
+    for kw in ({"engine": "microsim", "seed": 4, "uptake": 0.6}, {"engine": "cohort"}):
+        for cycle in ("year", "month"):
+            a = project(pop, base, effect=0.7, years=3, cycle=cycle, **kw).tidy()
+            b = project(enc, base, effect=0.7, years=3, cycle=cycle, **kw).tidy()
+            pd.testing.assert_frame_equal(a, b)
+    # an individual multiplier travels with the encoding
+    encm = encode_population(pop, base, covariate_hr="frailty")
+    a = project(pop, base, effect=0.7, years=3, cycle="year", seed=2, covariate_hr="frailty").tidy()
+    pd.testing.assert_frame_equal(a, project(encm, base, effect=0.7, years=3, cycle="year", seed=2).tidy())
+    pd.testing.assert_frame_equal(
+        a, project(encm, base, effect=0.7, years=3, cycle="year", seed=2, covariate_hr="frailty").tidy()
+    )
+    pd.testing.assert_frame_equal(pop, before)
+    with pytest.raises(ConfigurationError, match="encoded with covariate_hr=None"):
+        project(enc, base, years=2, cycle="year", seed=1, covariate_hr="frailty")
+    narrow = base.replace({"model.max_age": 100})
+    with pytest.raises(ConfigurationError, match="encoded for ages 65-105 but the parameters cover 65-100"):
+        project(enc, narrow, years=2, cycle="year", seed=1)
+    from wellness_research.errors import DataValidationError
+
+    with pytest.raises(DataValidationError, match="column 'sex'"):
+        encode_population(pop.assign(sex="X"), base)
+
+
+def test_n_threads_and_the_table_cache_do_not_change_results():
+    from wellness_research.microsim import load_parameters, project
+    from wellness_research.microsim.engine import _tables, encode_population
+    from wellness_research.microsim.effect import Effect
+
+    base = load_parameters()
+    enc = encode_population(_persons(20_000, seed=1), base)
+    ref = project(enc, base, effect=0.8, years=4, cycle="year", seed=3, n_threads=1).tidy()
+    for k in (2, 3):
+        other = project(enc, base, effect=0.8, years=4, cycle="year", seed=3, n_threads=k).tidy()
+        pd.testing.assert_frame_equal(ref, other)
+    with pytest.raises(ConfigurationError, match="n_threads must be a whole number"):
+        project(enc, base, years=2, n_threads=0)
+    # tables are shared by parameter sets equal in what the tables depend on (a PSA of costs) ...
+    costs = base.replace({"ltc_costs.unit_price_factor": 1.1})
+    t0 = _tables(base, 4, "year", Effect(0.8))
+    assert _tables(costs, 4, "year", Effect(0.8)) is t0
+    # ... and rebuilt when any of it differs
+    assert _tables(base, 4, "year", Effect(0.81)) is not t0
+    assert _tables(base, 5, "year", Effect(0.8)) is not t0
+    slower = base.replace({"transitions.decertification_per_year": [0.05] * 7})
+    assert _tables(slower, 4, "year", Effect(0.8)) is not t0
+
+
+def _projection_model(params, seed, *, population, base):
+    """What a researcher writes: parameters of the draw, then a projection of the encoded population."""
+    from wellness_research.microsim import project, projection_totals
+    from wellness_research.microsim.engine import _n_threads
+
+    p = base.replace({"ltc_costs.unit_price_factor": params["price"]})
+    pr = project(population, p, effect=params["hr"], years=3, cycle="year", seed=seed)
+    diff = projection_totals(pr).loc["difference"]
+    return {"averted_cost": diff["averted_cost"], "years_gained": diff["years_without_care2plus"],
+            "kernel_threads": float(_n_threads())}
+
+
+def test_projection_psa_in_threads_matches_sequential_and_uses_one_kernel_thread_per_draw():
+    from functools import partial
+
+    from wellness_research.microsim import load_parameters
+    from wellness_research.microsim.engine import _n_threads, encode_population
+
+    base = load_parameters()
+    model = partial(_projection_model, population=encode_population(_persons(5_000, seed=2), base), base=base)
+    dists = {"hr": LogNormal.from_ci(0.8, 0.64, 1.0), "price": Gamma.from_mean_se(1.0, 0.05)}
+    seq = run_psa(model, dists, n_draws=8, seed=5, n_jobs=1)
+    par = run_psa(model, dists, n_draws=8, seed=5, n_jobs=2)  # default: threads
+    assert par.wide("kernel_threads").to_numpy().max() == 1.0  # parallel draws: one kernel thread each
+    assert seq.wide("kernel_threads").to_numpy().min() == float(_n_threads())  # sequential: the default
+    values = ["averted_cost", "years_gained"]
+    pd.testing.assert_frame_equal(
+        seq.outcomes.query("outcome in @values").reset_index(drop=True),
+        par.outcomes.query("outcome in @values").reset_index(drop=True),
+    )
+    assert seq.wide("averted_cost")[""].mean() > 0  # HR below 1 on average: certifications averted
+    with pytest.raises(ConfigurationError, match="prefer must be one of"):
+        run_psa(model, dists, n_draws=2, seed=0, prefer="gpu")

@@ -30,7 +30,7 @@ from .economics import (
     projection_totals,
 )
 from .effect import Effect
-from .engine import project
+from .engine import EncodedPopulation, encode_population, project
 from .parameters import LEVELS, STATES, Parameters, load_parameters
 from .population import population_at
 from .projection import Projection
@@ -41,6 +41,7 @@ __all__ = [
     "DecisionResult",
     "Dirichlet",
     "Effect",
+    "EncodedPopulation",
     "Fixed",
     "Gamma",
     "LEVELS",
@@ -57,6 +58,7 @@ __all__ = [
     "cost_distributions",
     "decide",
     "discount_factors",
+    "encode_population",
     "evpi",
     "icers",
     "integrate",

@@ -16,8 +16,9 @@ identical, bit for bit; with an effect, a person's arms part only when the unifo
 two arms' boundaries, which keeps the variance of the difference small (Stout & Goldie 2008).
 
 Speed: the rows are tabulated once per effect level (not per person-cycle), a person whose two arms
-are in the same state and share the row takes one scan for both, most person-cycles take two
-comparisons (dead? stay?), and only changes of state are counted (occupancy is rebuilt from the net
+are in the same state and share the row takes one scan for both (and the change is counted once for
+both), an independent person who stays independent in both arms takes three comparisons and no scan,
+most other person-cycles take two comparisons (dead? stay?), and only changes of state are counted (occupancy is rebuilt from the net
 flows), so the loop over 120 M person-cycles writes to memory a few million times instead of 240 M.
 Results depend only on the seed and the row order of the population: not on the number of threads
 (counts are integers, summed in any order) nor on the machine (the rows are computed by numpy; only
@@ -34,10 +35,14 @@ modeling. Health Care Management Science 11:399-406.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import numba
@@ -50,7 +55,7 @@ from .effect import Effect
 from .parameters import STATES, Parameters, load_parameters
 from .projection import Projection
 
-__all__ = ["Cycle", "EngineName", "project"]
+__all__ = ["Cycle", "EncodedPopulation", "EngineName", "encode_population", "project"]
 
 Cycle = Literal["month", "year"]
 EngineName = Literal["microsim", "cohort"]
@@ -105,13 +110,15 @@ def _record(arm, sx, a0, t, s, ns, flow, newc, dth):
 
 @numba.njit(cache=False, nogil=True)
 def _kernel(lo, hi, sex, age0, state0, variant, mult, use_mult, key, n_cycles, cpy, n_ages, level_of_cycle,
-            row_cum, row_next, death_p, level_cert_h, entry_cum, occ0, flow, newc, dth):  # pragma: no cover
+            row_cum, row_next, death_p, level_cert_h, entry_cum, shared, occ0, flow, newc, dth):  # pragma: no cover
     """Persons ``lo..hi-1``, both arms, all cycles; adds counts into ``occ0``, ``flow``, ``newc``, ``dth``.
 
     Only changes of state are written (a few per cent of person-cycles); occupancy is rebuilt from the
-    starting counts ``occ0`` and the net flows. When both arms are in the same state and the
-    intervention arm's effect level is 0 (non-participants; participants after the effect has waned)
-    they share the row, so one scan serves both.
+    starting counts ``occ0`` and the net flows. When both arms are in the same state ``k`` and the
+    intervention arm's effect level ``l`` has the control's rows for that state (``shared[l, k]``:
+    level 0, i.e. non-participants and participants after the effect has waned, and any state the
+    effect does not touch, such as the certified states under an effect on certification only) one
+    scan serves both arms and the change is counted once, in the "both arms" slot 2 of the counts.
     """
     lstride = 2 * n_ages * 72
     for i in range(lo, hi):
@@ -129,20 +136,22 @@ def _kernel(lo, hi, sex, age0, state0, variant, mult, use_mult, key, n_cycles, c
         x = _mix(key ^ _mix(np.uint64(i + 1)))
         for t in range(n_cycles):
             x += _GOLDEN
-            u = np.float64(_mix(x) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+            u = np.float64(np.int64(_mix(x) >> np.uint64(11))) * (1.0 / 9007199254740992.0)  # < 2**53: exact
             li = level_of_cycle[t] if part else 0
-            if sc == si and li == 0:
+            if sc == si and shared[li, sc]:
                 if use_mult and sc == 0:
                     ns = _draw_independent(u, sx, a, 0, m, death_p, level_cert_h, entry_cum)
                 else:
                     ns = _scan(row_cum, row_next, base + sc * 9, u)
                 if ns != sc:
-                    _record(0, sx, a0, t, sc, ns, flow, newc, dth)
-                    _record(1, sx, a0, t, sc, ns, flow, newc, dth)
+                    _record(2, sx, a0, t, sc, ns, flow, newc, dth)
                     sc = ns
                     si = ns
                     if ns == _DEAD:
                         break
+            elif (sc == 0 and si == 0 and not use_mult and u >= row_cum[base] and u < row_cum[base + 1]
+                  and u < row_cum[li * lstride + base + 1]):
+                pass  # independent in both arms and staying so in both (the commonest case): no scan
             else:
                 if sc != _DEAD:
                     if use_mult and sc == 0:
@@ -176,8 +185,48 @@ def _default_parameters() -> Parameters:
     return load_parameters()
 
 
+#: an upper bound on the kernel's threads set by :func:`_limit_threads` (e.g. one per PSA draw when
+#: the draws themselves run in parallel), so that draws in threads do not oversubscribe the cores
+_THREAD_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar("microsim_thread_limit", default=None)
+
+
+@contextlib.contextmanager
+def _limit_threads(n: int | None) -> Iterator[None]:
+    """Within the block (in this thread or task), ``project`` uses at most ``n`` kernel threads."""
+    token = _THREAD_LIMIT.set(n)
+    try:
+        yield
+    finally:
+        _THREAD_LIMIT.reset(token)
+
+
 def _n_threads() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
+    n = max(1, min(os.cpu_count() or 1, 8))
+    limit = _THREAD_LIMIT.get()
+    return n if limit is None else max(1, min(n, limit))
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view: numba compiles one kernel per array mutability, so the inputs always come
+    read-only (cached tables and encoded populations are) and the kernel is compiled once."""
+    v = a.view()
+    v.setflags(write=False)
+    return v
+
+
+def _shared_rows(tables: CycleTables) -> np.ndarray:
+    """``(n_levels, 9)`` bool: level ``l`` has level 0's outcome rows for state ``k`` (every sex and age).
+
+    Then a person in state ``k`` in both arms moves the same way in both with the same uniform, so the
+    kernel scans once. The dead state is always shared (nothing to draw)."""
+    A = tables.n_ages
+    cum = tables.row_cum.reshape(-1, 2, A, 8, 9)
+    nxt = tables.row_next.reshape(-1, 2, A, 8, 9)
+    same = np.ones((cum.shape[0], 9), dtype=np.bool_)
+    same[:, :8] = ((cum == cum[:1]) & (nxt == nxt[:1])).all(axis=(1, 2, 4))
+    # an individual multiplier is applied to level_cert_h, not to the rows
+    same[:, 0] &= (tables.level_cert_h == tables.level_cert_h[:1]).all(axis=(1, 2))
+    return same
 
 
 def run_microsim(codes: dict[str, np.ndarray], tables: CycleTables, *, key: int, use_mult: bool,
@@ -185,7 +234,8 @@ def run_microsim(codes: dict[str, np.ndarray], tables: CycleTables, *, key: int,
     """Run the compiled kernel over chunks of persons in threads (the kernel releases the GIL).
 
     Each thread pulls chunks from a queue and counts into its own buffers, which are summed at the
-    end. Returns float arrays: occupancy ``(2, 2, n_ages, T + 1, 9)``, new certifications and deaths
+    end (slot 2 of the arm axis holds changes shared by both arms). Returns float arrays: occupancy
+    ``(2, 2, n_ages, T + 1, 9)``, new certifications and deaths
     ``(2, 2, n_ages, T, 9)``. Counts are integers, so the result does not depend on the number of
     threads nor on which thread ran which chunk.
     """
@@ -195,16 +245,18 @@ def run_microsim(codes: dict[str, np.ndarray], tables: CycleTables, *, key: int,
     n_chunks = 1 if k == 1 else min(8 * k, n // 4096 + 1)
     T, A = tables.n_cycles, tables.n_ages
     occ0 = np.zeros((k, 2, A, 9), dtype=np.int64)
-    flow = np.zeros((k, 2, 2, A, T, 9), dtype=np.int64)
-    newc = np.zeros((k, 2, 2, A, T, 9), dtype=np.int64)
-    dth = np.zeros((k, 2, 2, A, T, 9), dtype=np.int64)
+    flow = np.zeros((k, 3, 2, A, T, 9), dtype=np.int64)
+    newc = np.zeros((k, 3, 2, A, T, 9), dtype=np.int64)
+    dth = np.zeros((k, 3, 2, A, T, 9), dtype=np.int64)
     mult = np.ascontiguousarray(codes["mult"], dtype=np.float64) if use_mult else np.ones(1)
     bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     chunks = iter(range(n_chunks))
     lock = threading.Lock()
-    args = (codes["sex"], codes["age0"], codes["state"], codes["variant"], mult, use_mult, np.uint64(key), T,
-            tables.cycles_per_year, A, tables.level_of_cycle, tables.row_cum, tables.row_next, tables.death_p,
-            tables.level_cert_h, tables.entry_cum)
+    ro = _readonly
+    args = (ro(codes["sex"]), ro(codes["age0"]), ro(codes["state"]), ro(codes["variant"]), ro(mult), use_mult,
+            np.uint64(key), T, tables.cycles_per_year, A, ro(tables.level_of_cycle), ro(tables.row_cum),
+            ro(tables.row_next), ro(tables.death_p), ro(tables.level_cert_h), ro(tables.entry_cum),
+            ro(_shared_rows(tables)))
 
     def work(b: int) -> None:
         while True:
@@ -220,10 +272,15 @@ def run_microsim(codes: dict[str, np.ndarray], tables: CycleTables, *, key: int,
         with ThreadPoolExecutor(max_workers=k) as pool:
             list(pool.map(work, range(k)))
     start = occ0.sum(axis=0).astype(np.float64)  # (2 sex, A, 9), the same in both arms
+
+    def arms(x: np.ndarray) -> np.ndarray:
+        x = x.sum(axis=0)
+        return x[:2] + x[2][None]
+
     occ = np.empty((2, 2, A, T + 1, 9))
     occ[:, :, :, 0, :] = start[None]
-    occ[:, :, :, 1:, :] = start[None, :, :, None, :] + np.cumsum(flow.sum(axis=0), axis=3)
-    return occ, newc.sum(axis=0).astype(np.float64), dth.sum(axis=0).astype(np.float64)
+    occ[:, :, :, 1:, :] = start[None, :, :, None, :] + np.cumsum(arms(flow), axis=3)
+    return occ, arms(newc).astype(np.float64), arms(dth).astype(np.float64)
 
 
 # --------------------------------------------------------------------------- population coding
@@ -237,6 +294,7 @@ def _label_codes(column: pd.Series, labels: tuple[str, ...]) -> np.ndarray:
 
 
 def _encode(population: pd.DataFrame, params: Parameters, covariate_hr: str | None) -> dict[str, np.ndarray]:
+    """Validate ``population`` and code it as small integer arrays (and the multiplier column)."""
     if not isinstance(population, pd.DataFrame):
         raise DataValidationError(f"population must be a pandas DataFrame; got {type(population).__name__}.")
     need = ["age", "sex", "state"] + ([covariate_hr] if covariate_hr else [])
@@ -284,6 +342,178 @@ def _encode(population: pd.DataFrame, params: Parameters, covariate_hr: str | No
     return out
 
 
+
+@dataclass(frozen=True, eq=False)
+class EncodedPopulation:
+    """A population validated and coded once, for many projections (a PSA, a sensitivity analysis).
+
+    Built by :func:`encode_population`; :func:`project` accepts it in place of the DataFrame and then
+    skips the validation and coding of the string columns, which cost more than an annual
+    microsimulation of the same persons. The arrays are read-only, so one object can be shared by
+    PSA draws running in threads.
+
+    Attributes
+    ----------
+    sex : numpy.ndarray
+        ``(n,)`` int8, 0 = ``"M"``, 1 = ``"F"``.
+    age0 : numpy.ndarray
+        ``(n,)`` int16, starting age row (``min(age, max_age) - min_age``).
+    state : numpy.ndarray
+        ``(n,)`` int8, starting state code (position in ``STATES``).
+    mult : numpy.ndarray or None
+        ``(n,)`` float64 individual hazard multiplier on first certification (from ``covariate_hr``).
+    covariate_hr : str or None
+        The column the multiplier came from.
+    min_age, max_age : int
+        Age range of the parameters the population was coded for; :func:`project` checks that its
+        parameters have the same range.
+    """
+
+    sex: np.ndarray = field(repr=False)
+    age0: np.ndarray = field(repr=False)
+    state: np.ndarray = field(repr=False)
+    mult: np.ndarray | None = field(repr=False)
+    covariate_hr: str | None
+    min_age: int
+    max_age: int
+
+    def __post_init__(self) -> None:
+        for name in ("sex", "age0", "state", "mult"):
+            arr = getattr(self, name)
+            if arr is not None:
+                arr = np.array(arr, copy=True)
+                arr.setflags(write=False)
+                object.__setattr__(self, name, arr)
+
+    @property
+    def n_persons(self) -> int:
+        """Number of persons."""
+        return len(self.sex)
+
+    def __len__(self) -> int:
+        return self.n_persons
+
+    def __repr__(self) -> str:
+        cov = f", covariate_hr={self.covariate_hr!r}" if self.covariate_hr else ""
+        return f"EncodedPopulation(n_persons={self.n_persons:,}, ages {self.min_age}-{self.max_age}{cov})"
+
+    def _codes(self) -> dict[str, np.ndarray]:
+        out = {"sex": self.sex, "age0": self.age0, "state": self.state}
+        if self.mult is not None:
+            out["mult"] = self.mult
+        return out
+
+
+def encode_population(
+    population: pd.DataFrame,
+    parameters: Parameters | None = None,
+    *,
+    covariate_hr: str | None = None,
+) -> EncodedPopulation:
+    """Validate and code a population once, for repeated :func:`project` calls.
+
+    A probabilistic sensitivity analysis projects the same persons hundreds of times with different
+    parameters; coding the ``sex`` and ``state`` string columns of 150,000 rows takes longer than the
+    annual microsimulation itself, so a PSA model should encode once and pass the result to
+    :func:`project`. Results are identical to passing the DataFrame.
+
+    Parameters
+    ----------
+    population : pandas.DataFrame
+        As for :func:`project` (``age``, ``sex``, ``state``, optional covariates). It is not modified.
+    parameters : Parameters, optional
+        Parameters whose age range (``model.min_age``, ``model.max_age``) the ages are coded for;
+        default the shipped defaults. Parameter sets that keep that range (a PSA's draws) share one
+        encoding.
+    covariate_hr : str, optional
+        Column with an individual hazard multiplier on first certification; it is carried by the
+        encoded population and applied by every projection of it.
+
+    Returns
+    -------
+    EncodedPopulation
+
+    Raises
+    ------
+    DataValidationError
+        Missing columns or invalid values (column, rule, count and an example value).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pop = pd.DataFrame({"age": [70, 80, 85], "sex": ["M", "F", "F"],
+    ...                     "state": ["independent", "independent", "要介護1"]})
+    >>> enc = encode_population(pop)
+    >>> enc
+    EncodedPopulation(n_persons=3, ages 65-105)
+    >>> a = project(enc, effect=0.8, years=3, cycle="year", seed=1).tidy()
+    >>> b = project(pop, effect=0.8, years=3, cycle="year", seed=1).tidy()
+    >>> a.equals(b)
+    True
+    """
+    params = _default_parameters() if parameters is None else parameters
+    if not isinstance(params, Parameters):
+        raise ConfigurationError(f"parameters must come from load_parameters(); got {type(params).__name__}.")
+    if covariate_hr is not None and not isinstance(covariate_hr, str):
+        raise ConfigurationError(f"covariate_hr must be a column name or None; got {covariate_hr!r}.")
+    codes = _encode(population, params, covariate_hr)
+    return EncodedPopulation(
+        sex=codes["sex"], age0=codes["age0"], state=codes["state"], mult=codes.get("mult"),
+        covariate_hr=covariate_hr, min_age=params.min_age, max_age=params.max_age,
+    )
+
+
+def _codes_of(population: pd.DataFrame | EncodedPopulation, params: Parameters,
+              covariate_hr: str | None) -> tuple[dict[str, np.ndarray], bool]:
+    """The coded arrays (a fresh dict) and whether an individual multiplier applies."""
+    if not isinstance(population, EncodedPopulation):
+        codes = _encode(population, params, covariate_hr)
+        return codes, covariate_hr is not None
+    if (population.min_age, population.max_age) != (params.min_age, params.max_age):
+        raise ConfigurationError(
+            f"population was encoded for ages {population.min_age}-{population.max_age} but the parameters "
+            f"cover {params.min_age}-{params.max_age}; encode it again with encode_population(population, "
+            "parameters)."
+        )
+    if covariate_hr is not None and covariate_hr != population.covariate_hr:
+        raise ConfigurationError(
+            f"covariate_hr={covariate_hr!r} but the population was encoded with covariate_hr="
+            f"{population.covariate_hr!r}; pass the column to encode_population instead."
+        )
+    return population._codes(), population.mult is not None
+
+
+# --------------------------------------------------------------------------- per-parameter tables
+_TABLES: dict[tuple, CycleTables] = {}
+_TABLES_LOCK = threading.Lock()
+
+
+def _tables(params: Parameters, years: int, cycle: str, eff: Effect) -> CycleTables:
+    """:func:`build_tables`, remembered for identical inputs (at most 32 entries).
+
+    The key is the *content* of every parameter array the tables depend on (incidence, entry mix,
+    annual matrix, rescaled mortality, level hazard ratios), the horizon, the cycle and the effect, so
+    a parameter set rebuilt with the same values (``Parameters.replace`` of a cost only, as in a PSA
+    of costs) reuses the tables, and any other change builds new ones. Cached arrays are read-only.
+    """
+    arrays = (params.incidence, params.entry_mix, params.annual_matrix, params.death_baseline, params.level_hr)
+    content = b"".join(np.ascontiguousarray(a, dtype=np.float64).tobytes() for a in arrays)
+    key = (tuple(a.shape for a in arrays), content, int(years), cycle, eff)
+    with _TABLES_LOCK:
+        hit = _TABLES.get(key)
+    if hit is not None:
+        return hit
+    tables = build_tables(params, years=int(years), cycle=cycle, effect=eff)
+    for v in vars(tables).values():
+        if isinstance(v, np.ndarray):
+            v.setflags(write=False)
+    with _TABLES_LOCK:
+        if len(_TABLES) >= 32:
+            _TABLES.pop(next(iter(_TABLES)))
+        _TABLES[key] = tables
+    return tables
+
+
 def _rng_key(seed: int | np.random.Generator | None) -> tuple[np.random.Generator, int]:
     if isinstance(seed, bool) or not (seed is None or isinstance(seed, (int, np.integer, np.random.Generator))):
         raise ConfigurationError(f"seed must be an int, a numpy Generator or None; got {seed!r}.")
@@ -292,7 +522,7 @@ def _rng_key(seed: int | np.random.Generator | None) -> tuple[np.random.Generato
 
 
 def project(
-    population: pd.DataFrame,
+    population: pd.DataFrame | EncodedPopulation,
     parameters: Parameters | None = None,
     *,
     effect: float | Effect | None = None,
@@ -302,6 +532,7 @@ def project(
     seed: int | np.random.Generator | None = None,
     uptake: float = 1.0,
     covariate_hr: str | None = None,
+    n_threads: int | None = None,
 ) -> Projection:
     """Project certification, care levels, deaths and costs of a population, with and without a programme.
 
@@ -312,10 +543,12 @@ def project(
 
     Parameters
     ----------
-    population : pandas.DataFrame
+    population : pandas.DataFrame or EncodedPopulation
         One row per person: ``age`` (whole years, >= the tables' ``min_age``), ``sex`` (``"M"``/``"F"``),
         ``state`` (``"independent"``, ``"要支援1"``, ``"要支援2"``, ``"要介護1"`` … ``"要介護5"``); other
-        columns are ignored unless named by ``covariate_hr``. It is not modified.
+        columns are ignored unless named by ``covariate_hr``. It is not modified. Or the same persons
+        coded once by :func:`encode_population` (identical results, without re-validating and re-coding
+        the columns at every call: use it for repeated projections such as PSA draws).
     parameters : Parameters, optional
         Default :func:`~wellness_research.microsim.load_parameters`.
     effect : float or Effect, optional
@@ -336,7 +569,13 @@ def project(
         Share of the intervention arm that participates (chosen at random per person; the cohort engine
         uses the expected mixture).
     covariate_hr : str, optional
-        Column with an individual hazard multiplier on first certification (both arms).
+        Column with an individual hazard multiplier on first certification (both arms). With an
+        :class:`EncodedPopulation` the multiplier it was encoded with applies; ``covariate_hr`` may be
+        omitted or must name the same column.
+    n_threads : int, optional
+        Threads of the microsimulation kernel; default all cores (at most 8), or 1 inside a
+        :func:`~wellness_research.microsim.psa.run_psa` whose draws run in parallel (so parallel
+        draws do not oversubscribe the cores). Results do not depend on it.
 
     Returns
     -------
@@ -381,13 +620,17 @@ def project(
         raise ConfigurationError(f"effect must be None, a hazard ratio (float) or an Effect; got {effect!r}.")
     if covariate_hr is not None and not isinstance(covariate_hr, str):
         raise ConfigurationError(f"covariate_hr must be a column name or None; got {covariate_hr!r}.")
-    codes = _encode(population, params, covariate_hr)
-    tables = build_tables(params, years=int(years), cycle=cycle, effect=eff)
+    if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer))
+                                  or n_threads < 1):
+        raise ConfigurationError(f"n_threads must be a whole number >= 1 or None; got {n_threads!r}.")
+    codes, use_mult = _codes_of(population, params, covariate_hr)
+    tables = _tables(params, int(years), cycle, eff)
     if engine == "microsim":
         rng, key = _rng_key(seed)
         n = len(codes["sex"])
         codes["variant"] = (rng.random(n) < float(uptake)).astype(np.uint8) if uptake < 1 else np.ones(n, np.uint8)
-        occ, newc, dth = run_microsim(codes, tables, key=key, use_mult=covariate_hr is not None)
+        occ, newc, dth = run_microsim(codes, tables, key=key, use_mult=use_mult,
+                                      n_threads=None if n_threads is None else int(n_threads))
     else:
         from .cohort import run_cohort
 

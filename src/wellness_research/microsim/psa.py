@@ -21,6 +21,14 @@ Reproducibility
     integer seed. A draw's parameters and seed therefore do not depend on ``n_jobs``, on the joblib
     backend (``loky``, ``threading``, ``dask``) or on the order in which workers finish.
 
+Parallel draws
+    By default (``prefer="threads"``) the draws run in threads, which suits a model whose work
+    releases the GIL, such as :func:`~wellness_research.microsim.project` (a compiled ``nogil``
+    kernel): no worker processes to start, nothing to pickle. When draws run in parallel, each
+    draw's projection runs its kernel in one thread, so ``n_jobs`` draws use ``n_jobs`` cores. A
+    model that projects the same population at every draw should encode it once with
+    :func:`~wellness_research.microsim.engine.encode_population`.
+
 References
 ----------
 Briggs, A., Claxton, K. & Sculpher, M. (2006). *Decision Modelling for Health Economic Evaluation*,
@@ -47,7 +55,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -68,6 +76,8 @@ __all__ = [
 ]
 
 _Z975 = float(stats.norm.ppf(0.975))
+
+Prefer = Literal["threads", "processes"]
 
 
 def _positive(name: str, value: float, cls: str) -> float:
@@ -314,8 +324,23 @@ def _normalise_output(value: Any, draw: int) -> list[tuple[int, str, str, float]
     )
 
 
-def _run_one(model: Callable[..., Any], params: dict[str, Any], seed: int, draw: int) -> list[tuple[int, str, str, float]]:
-    return _normalise_output(model(params, seed), draw)
+def _run_one(
+    model: Callable[..., Any], params: dict[str, Any], seed: int, draw: int, single_thread: bool = False
+) -> list[tuple[int, str, str, float]]:
+    if not single_thread:
+        return _normalise_output(model(params, seed), draw)
+    from .engine import _limit_threads
+
+    with _limit_threads(1):
+        return _normalise_output(model(params, seed), draw)
+
+
+def _n_workers(parallel: Any) -> int:
+    """Draws that the joblib ``Parallel`` object will run at once (1 when it cannot tell)."""
+    try:
+        return int(parallel._effective_n_jobs())
+    except (AttributeError, TypeError, ValueError):  # a private joblib helper: fall back to "not parallel"
+        return 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -447,6 +472,7 @@ def run_psa(
     n_jobs: int | None = 1,
     backend: str | None = None,
     batch_size: int | str = "auto",
+    prefer: Prefer = "threads",
 ) -> PSAResult:
     """Draw parameter sets and run ``model(params, seed)`` on each, in parallel with joblib.
 
@@ -465,14 +491,28 @@ def run_psa(
         Root of the SeedSequence; with an int the run is reproducible whatever ``n_jobs`` and
         ``backend``.
     n_jobs : int or None, default 1
-        Worker processes (joblib semantics: -1 = all cores). ``None`` takes ``n_jobs`` from an
+        Draws run at once (joblib semantics: -1 = all cores). ``None`` takes ``n_jobs`` from an
         enclosing ``joblib.parallel_config``.
     backend : str, optional
-        joblib backend. ``None`` uses the enclosing ``joblib.parallel_config`` (default
-        ``"loky"``), so ``with joblib.parallel_config(backend="dask"): run_psa(...)`` runs the
-        draws on a Dask cluster (needs ``dask.distributed`` and a ``Client``) without code changes.
+        joblib backend. ``None`` uses the enclosing ``joblib.parallel_config`` if it names one, else
+        the backend ``prefer`` hints at; so ``with joblib.parallel_config(backend="dask"):
+        run_psa(...)`` runs the draws on a Dask cluster (needs ``dask.distributed`` and a ``Client``)
+        without code changes.
     batch_size : int or "auto"
         Draws per joblib task.
+    prefer : {"threads", "processes"}, default "threads"
+        joblib's soft hint for the backend when neither ``backend`` nor an enclosing
+        ``parallel_config`` names one. Threads suit models whose work releases the GIL, such as
+        :func:`~wellness_research.microsim.project` with the microsimulation engine (a compiled
+        ``nogil`` kernel): no worker processes to start, nothing to pickle, and one population
+        shared by all draws. A model that spends its time in pure Python holds the GIL and gains
+        nothing from threads: pass ``prefer="processes"`` (loky worker processes) for it.
+
+    Notes
+    -----
+    When the draws run in parallel (more than one worker), each draw's microsimulation kernel runs in
+    a single thread (see ``n_threads`` of :func:`~wellness_research.microsim.project`), so ``n_jobs``
+    draws use ``n_jobs`` cores rather than ``n_jobs`` × cores threads. Results do not depend on it.
 
     Returns
     -------
@@ -482,6 +522,8 @@ def run_psa(
         raise ConfigurationError(f"run_psa: n_draws must be an integer ≥ 1, got {n_draws!r}.")
     if not callable(model):
         raise ConfigurationError(f"run_psa: model must be callable, got {type(model).__name__}.")
+    if prefer not in get_args(Prefer):
+        raise ConfigurationError(f"run_psa: prefer must be one of {get_args(Prefer)}, got {prefer!r}.")
     if not isinstance(distributions, Mapping) or not distributions:
         raise ConfigurationError("run_psa: distributions must be a non-empty mapping name -> Distribution or number.")
     root = _seed_sequence(seed)
@@ -502,9 +544,10 @@ def run_psa(
 
     from joblib import Parallel, delayed
 
-    parallel = Parallel(n_jobs=n_jobs, backend=backend, batch_size=batch_size)
+    parallel = Parallel(n_jobs=n_jobs, backend=backend, batch_size=batch_size, prefer=prefer)
+    single_thread = _n_workers(parallel) > 1
     results = parallel(
-        delayed(_run_one)(model, param_sets[i], int(seeds[i]), i) for i in range(int(n_draws))
+        delayed(_run_one)(model, param_sets[i], int(seeds[i]), i, single_thread) for i in range(int(n_draws))
     )
     rows = [row for chunk in results for row in chunk]
     outcomes = pd.DataFrame(rows, columns=["draw", "strategy", "outcome", "value"])
