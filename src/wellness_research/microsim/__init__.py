@@ -8,6 +8,7 @@ analysis with joblib (and Dask through joblib's backend); :mod:`~wellness_resear
 programme costs and the take-over decision.
 """
 
+from .calibrate import calibration_population, calibration_report
 from .convert import annual_to_cycle_matrix, convert_probability, probability_to_rate, rate_to_probability
 from .costmodel import (
     DecisionResult,
@@ -31,6 +32,7 @@ from .economics import (
 )
 from .effect import Effect
 from .engine import EncodedPopulation, encode_population, project
+from .estimate import EstimatedParameters, estimate_parameters, observed_histories
 from .parameters import LEVELS, STATES, Parameters, load_parameters
 from .population import population_at
 from .projection import Projection
@@ -42,6 +44,7 @@ __all__ = [
     "Dirichlet",
     "Effect",
     "EncodedPopulation",
+    "EstimatedParameters",
     "Fixed",
     "Gamma",
     "LEVELS",
@@ -53,18 +56,22 @@ __all__ = [
     "annual_to_cycle_matrix",
     "break_even",
     "break_even_participation",
+    "calibration_population",
+    "calibration_report",
     "ceac",
     "convert_probability",
     "cost_distributions",
     "decide",
     "discount_factors",
     "encode_population",
+    "estimate_parameters",
     "evpi",
     "icers",
     "integrate",
     "load_parameters",
     "load_programme_costs",
     "net_monetary_benefit",
+    "observed_histories",
     "one_way_dsa",
     "population_at",
     "population_evpi",

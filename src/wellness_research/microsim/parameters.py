@@ -213,6 +213,45 @@ class Parameters(Mapping[str, ParameterEntry]):
         entries = {n: ParameterEntry(**d) for n, d in new.items()}
         return _build(entries)
 
+    def replace_entries(self, updates: Mapping[str, Mapping[str, Any]]) -> Parameters:
+        """A re-validated copy with whole entries updated (value and provenance together).
+
+        Unlike :meth:`replace`, which marks a changed value "overridden by caller", this sets the
+        fields given, e.g. the value, source and tag of a parameter estimated from a city's own data
+        (:func:`~wellness_research.microsim.estimate.estimate_parameters`).
+
+        Parameters
+        ----------
+        updates : Mapping[str, Mapping[str, Any]]
+            ``{"section.key": {"value": ..., "source": ..., "tag": ...}}``; the fields are those of
+            :class:`ParameterEntry` other than ``name`` (``range`` as ``(low, high)``).
+
+        Raises
+        ------
+        ConfigurationError
+            Unknown name or field, or an entry that no longer validates.
+
+        Examples
+        --------
+        >>> p = load_parameters().replace_entries(
+        ...     {"economics.discount_rate": {"value": 0.03, "source": "city rule", "tag": "S"}})
+        >>> p["economics.discount_rate"].source, p.discount_rate
+        ('city rule', 0.03)
+        """
+        fields = {"value", "unit", "range", "source", "tag", "description"}
+        new = {name: dict(vars(e)) for name, e in self.entries.items()}
+        for name, upd in updates.items():
+            if name not in new:
+                raise ConfigurationError(
+                    f"unknown microsim parameter {name!r}; valid names are {sorted(self.entries)}."
+                )
+            bad = sorted(set(upd) - fields)
+            if bad:
+                raise ConfigurationError(f"parameter {name!r}: unknown field(s) {bad}; valid fields are {sorted(fields)}.")
+            for k, v in upd.items():
+                new[name][k] = (float(v[0]), float(v[1])) if k == "range" else copy.deepcopy(v)
+        return _build({n: ParameterEntry(**d) for n, d in new.items()})
+
     def tidy(self) -> Any:
         """One row per parameter: name, value, unit, range_low, range_high, tag, source, description."""
         import pandas as pd

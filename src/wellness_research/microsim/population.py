@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataValidationError
+from ..errors import ConfigurationError, DataValidationError
 from .parameters import LEVELS
 
 __all__ = ["population_at"]
 
 
-def population_at(tables: Mapping[str, pd.DataFrame], date: str | pd.Timestamp, *, min_age: int = 65) -> pd.DataFrame:
+def population_at(tables: Mapping[str, pd.DataFrame], date: str | pd.Timestamp, *, min_age: int = 65,
+                  state_basis: Literal["decision", "validity"] = "decision") -> pd.DataFrame:
     """Residents alive and registered on ``date`` with their age, sex and care state.
 
     A resident is included when ``move_in_date`` is missing or on/before ``date``, and ``move_out_date``
@@ -30,6 +32,11 @@ def population_at(tables: Mapping[str, pd.DataFrame], date: str | pd.Timestamp, 
     date : str or Timestamp
     min_age : int, default 65
         Younger residents are left out; their number is in ``result.attrs["excluded_younger"]``.
+    state_basis : {"decision", "validity"}, default "decision"
+        ``"decision"``: the state as known on ``date`` (the decision must be dated on or before it).
+        ``"validity"``: the state in hindsight, from the validity period alone (a decision made after
+        ``date`` with a retroactive ``valid_from`` counts), as the certification histories of
+        :func:`~wellness_research.microsim.estimate.estimate_parameters` are read.
 
     Returns
     -------
@@ -50,6 +57,8 @@ def population_at(tables: Mapping[str, pd.DataFrame], date: str | pd.Timestamp, 
         missing = [c for c in cols if c not in tables[name].columns]
         if missing:
             raise DataValidationError(f"table {name!r} lacks column(s) {missing}.")
+    if state_basis not in ("decision", "validity"):
+        raise ConfigurationError(f"state_basis must be 'decision' or 'validity'; got {state_basis!r}.")
     try:
         day = pd.Timestamp(date)
     except (ValueError, TypeError):
@@ -66,7 +75,10 @@ def population_at(tables: Mapping[str, pd.DataFrame], date: str | pd.Timestamp, 
     keep = present & (age >= min_age)
     cert = tables["ltc_certifications"]
     vf, vt, dec = (pd.to_datetime(cert[c]) for c in ("valid_from", "valid_to", "decision_date"))
-    cur = cert.loc[((vf <= day) & (vt >= day) & (dec <= day)).to_numpy(), ["person_id", "level"]].assign(_vf=vf)
+    covers = (vf <= day) & (vt >= day)
+    if state_basis == "decision":
+        covers &= dec <= day
+    cur = cert.loc[covers.to_numpy(), ["person_id", "level"]].assign(_vf=vf)
     cur = cur.sort_values("_vf", kind="stable").drop_duplicates("person_id", keep="last")
     level = pd.Series(cur["level"].astype(str).to_numpy(), index=cur["person_id"].astype(str).to_numpy())
     state = level.reindex(pid[keep]).to_numpy(dtype=object)
