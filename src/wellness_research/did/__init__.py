@@ -13,6 +13,9 @@ Entry points
     bootstrap), with ``.aggregate("simple" | "dynamic" | "group" | "calendar")``.
 :func:`wild_cluster_bootstrap`
     Wild cluster restricted bootstrap for few clusters (also ``DiDResult.wild_bootstrap``).
+:func:`honest_did`
+    Rambachan & Roth (2023) sensitivity of an event study to violations of parallel trends
+    (relative magnitudes with the conditional-least-favourable hybrid; smoothness with FLCI).
 :func:`cost_panel`
     Person-month LTC + medical cost panels from the claims tables, with every row accounted for.
 """
@@ -20,6 +23,7 @@ Entry points
 from ._results import BaconResult, DiDResult, EventStudyResult, PreTrendTest, WildBootstrapResult
 from .bacon import bacon_decomposition
 from .cs import AggregateResult, GroupTimeResult, att_gt
+from .honest import HonestResult, honest_did, honest_did_from
 from .panel import CostPanel, cost_panel
 from .twfe import did_2x2, event_study
 from .wild import wild_cluster_bootstrap
@@ -31,6 +35,7 @@ __all__ = [
     "DiDResult",
     "EventStudyResult",
     "GroupTimeResult",
+    "HonestResult",
     "PreTrendTest",
     "WildBootstrapResult",
     "att_gt",
@@ -38,5 +43,7 @@ __all__ = [
     "cost_panel",
     "did_2x2",
     "event_study",
+    "honest_did",
+    "honest_did_from",
     "wild_cluster_bootstrap",
 ]
