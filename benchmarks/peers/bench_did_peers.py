@@ -170,8 +170,8 @@ def markdown(results: list[dict], args, cmdline: str) -> str:
         "true ATT 0.10 in every treated cell. Simple aggregation, never-treated controls, analytic SEs unless "
         "stated.",
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on a BUSY shared 2-core machine "
-        "(other jobs running): timings are indicative only; the coordinator re-measures on a quiet machine. "
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.2f} when the table was written (timings under load are not comparable). "
         "Each tool ran once, in its own subprocess; peak RSS is the child's ru_maxrss and includes the panel "
         "(RSS right after building the panel in the 'after build' column).",
         "",
