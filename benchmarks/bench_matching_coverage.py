@@ -1,9 +1,9 @@
 """Coverage of the matched SOFT estimate over many synthetic municipalities (issue #3, known truth).
 
-For each seed: generate the municipality, build the SOFT analysis frame (the design in
-``tests/test_matching_recovery.py``), match 1:1 nearest neighbour on the logit propensity score
-(caliper 0.2 SD, exact on district), estimate the ATT risk difference with the cluster-robust SE on
-pairs, and record whether the 95 % interval covers
+For each seed: generate the municipality, build the SOFT analysis frame
+(:func:`wellness_research.cohort.soft_frame`, the design in ``tests/test_matching_recovery.py``),
+match 1:1 nearest neighbour on the logit propensity score (caliper 0.2 SD, exact on district),
+estimate the ATT risk difference with the cluster-robust SE on pairs, and record whether the 95 % interval covers
 
 * ``truth_sample``: the exact ATT (common random numbers) over the participants analysed, and
 * ``truth_full``: the ground truth's ``soft_att_risk3y_full_followup``,
@@ -17,7 +17,8 @@ Run (2 cores; about 45 s per "city" seed, results appended per seed so a partial
 
 Writes ``benchmarks/results/bench_matching_coverage.jsonl`` (one line per seed) and
 ``benchmarks/results/bench_matching_coverage.md`` (the summary). ``--summarize`` only re-reads the
-JSONL. The analysis-frame builder is loaded from the test file until a ``cohort`` module exists.
+JSONL. The analysis frame is :func:`wellness_research.cohort.soft_frame` (defaults); the naive
+difference and the sample truth are still loaded from the test file.
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ def _recovery_module():
 
 
 def run_seed(size: str, seed: int) -> dict:
+    from wellness_research.cohort import soft_frame
     from wellness_research.matching import estimate_effect, match
     from wellness_research.synthetic import make_municipality
 
     rec = _recovery_module()
     t0 = time.perf_counter()
     muni = make_municipality(size, seed=seed)
-    frame = rec.soft_analysis_frame(muni.tables, seed=seed)
+    frame = soft_frame(muni.tables, seed=seed).data
     t1 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

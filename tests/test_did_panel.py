@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from wellness_research.cohort import SOFT_COVARIATES, soft_frame
 from wellness_research.did.panel import CostPanel, cost_panel
 from wellness_research.errors import ConfigurationError, DataValidationError
-
-_TESTS = Path(__file__).resolve().parent
-
-
-def _recovery_module():
-    spec = importlib.util.spec_from_file_location("_matching_recovery", _TESTS / "test_matching_recovery.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def matched_cost_did(muni, *, seed: int = 0, pre: int = 12) -> dict:
     """Matched DiD of SOFT on monthly cost, with the truth over the analysed participants.
 
-    Design: the SOFT analysis frame of ``tests/test_matching_recovery.py`` (participants at their
+    Design: the SOFT analysis frame :func:`wellness_research.cohort.soft_frame` (participants at their
     first session month, risk-set controls at a drawn index month, eligibility and baseline
     covariates there, movers dropped) but without its 36-month full-follow-up cut, so every
     participant whose index is in the data counts; 1:1 nearest-neighbour matching on the logit
@@ -43,12 +33,11 @@ def matched_cost_did(muni, *, seed: int = 0, pre: int = 12) -> dict:
     from wellness_research.did.twfe import did_2x2
     from wellness_research.matching import match
 
-    rec = _recovery_module()
-    rec.LAST_INDEX = 83  # every index month of the data (cost windows may be truncated at March 2026)
-    frame = rec.soft_analysis_frame(muni.tables, seed=seed)
+    # every index month of the data (cost windows may be truncated at March 2026)
+    frame = soft_frame(muni.tables, seed=seed, index_end="2026-03").data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # poor-overlap notes are kept on the result
-        m = match(frame, treatment="soft", covariates=list(rec.COVARIATES), exact=["district"], caliper=0.2)
+        m = match(frame, treatment="soft", covariates=list(SOFT_COVARIATES), exact=["district"], caliper=0.2)
     panel = cost_panel(muni.tables, matched=m, window=(-pre, 35))
     d = panel.data
     res = did_2x2(d, outcome="total_cost", unit="unit", time="rel_time", treated="treated", post="post",

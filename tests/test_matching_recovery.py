@@ -1,7 +1,7 @@
 """Known-truth recovery: the matched estimate of SOFT's effect on 3-year new certification.
 
-The analysis-frame builder below (``soft_analysis_frame``) is reusable study logic; it lives here
-(and is loaded by ``benchmarks/bench_matching_coverage.py``) until a ``cohort`` module exists.
+The analysis frame is :func:`wellness_research.cohort.soft_frame` with its defaults (it lived here
+as ``soft_analysis_frame`` until the ``cohort`` module existed; the numbers are unchanged).
 
 Design (target-trial style, documented choices):
 
@@ -37,132 +37,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from wellness_research.cohort import SOFT_COVARIATES, soft_frame
 from wellness_research.synthetic import make_municipality
 
-HORIZON = 36  # months
 LAST_INDEX = 48  # 2023-04: index + 36 <= 84 months of data (the ground truth's full-follow-up cut)
-COVARIATES = ("age", "female", "kcl_total", "kcl_missing", "tekupo", "checkup_last_fy",
-              "log_medical_cost_12m", "index_month")
-
-
-def _month(s: pd.Series) -> np.ndarray:
-    """Months since April 2019 (NaT -> a large sentinel)."""
-    v = s.to_numpy(dtype="datetime64[ns]")
-    out = v.astype("datetime64[M]").astype(np.int64) - ((2019 - 1970) * 12 + 3)
-    return np.where(np.isnat(v), 10_000, out)
+COVARIATES = SOFT_COVARIATES
 
 
 def soft_analysis_frame(tables, *, seed: int = 0) -> pd.DataFrame:
-    """One row per analysed person: treatment ``soft``, baseline covariates, outcome ``certified_36m``.
-
-    See the module docstring for the design. Returns a new frame; the tables are not modified.
-    """
-    rng = np.random.default_rng(seed)
-    res = tables["residents"]
-    n = len(res.person_id.cat.categories)
-    code = res.person_id.cat.codes.to_numpy()
-
-    def per_person(values, fill, codes=code):
-        out = np.full(n, fill, dtype=np.asarray(values).dtype if fill is not None else float)
-        out[codes] = values
-        return out
-
-    birth = per_person(_month(res.birth_month), 0)
-    female = per_person((res.sex == "F").to_numpy().astype(np.int64), 0)
-    district = per_person(res.district.cat.codes.to_numpy().astype(np.int64), 0)
-    move_in = per_person(res.move_in_date.fillna(pd.Timestamp("1900-01-01")).to_numpy(), np.datetime64("1900-01-01"))
-    move_out = per_person(res.move_out_date.fillna(pd.Timestamp("2100-01-01")).to_numpy(), np.datetime64("2100-01-01"))
-    death = per_person(res.death_date.fillna(pd.Timestamp("2100-01-01")).to_numpy(), np.datetime64("2100-01-01"))
-
-    # treated: first SOFT session month
-    att = tables["soft_attendance"]
-    first = att.groupby(att.person_id.cat.codes.rename("p"), observed=True)["session_date"].min()
-    soft_month = np.full(n, 10_000, dtype=np.int64)
-    soft_month[first.index.to_numpy()] = _month(first)
-    treated_ids = np.flatnonzero(soft_month <= LAST_INDEX)
-    pool = np.setdiff1d(np.arange(n), treated_ids)
-    ctrl_index = rng.choice(soft_month[treated_ids], size=len(pool), replace=True)
-    person = np.concatenate([treated_ids, pool])
-    index = np.concatenate([soft_month[treated_ids], ctrl_index]).astype(np.int64)
-    soft = np.concatenate([np.ones(len(treated_ids), np.int64), np.zeros(len(pool), np.int64)])
-    start = (pd.Timestamp("2019-04-01").to_datetime64().astype("datetime64[M]")
-             + index.astype("timedelta64[M]")).astype("datetime64[ns]")
-    end = (start.astype("datetime64[M]") + np.timedelta64(HORIZON, "M")).astype("datetime64[ns]")
-
-    # eligibility at the index month
-    sites = tables["soft_sites"]
-    s_start, s_end = _month(sites.start_date), _month(sites.end_date)
-    s_dist = sites.district.cat.codes.to_numpy()
-    open_site = np.zeros((12, 200), dtype=bool)
-    for d, a, b in zip(s_dist, s_start, s_end, strict=True):
-        open_site[d, a: min(b, 199) + 1] = True
-    cert = tables["ltc_certifications"]
-    cert = cert[cert.level != "非該当"]
-    cp = cert.person_id.cat.codes.to_numpy()
-    frame = pd.DataFrame({"p": person, "soft": soft, "index_month": index, "start": start, "end": end})
-    # certified at index: a certification record whose validity covers the first day of the month
-    ce = pd.DataFrame({"p": cp.astype(np.int64), "vfrom": cert.valid_from.to_numpy(), "vto": cert.valid_to.to_numpy(),
-                       "app": cert.application_date.to_numpy()})
-    j = frame[["p", "start", "end"]].reset_index().merge(ce, on="p")
-    covered = j[(j.vfrom < j.start) & (j.vto >= j.start)]["index"].unique()
-    new_cert = j[(j.app >= j.start) & (j.app < j.end)]["index"].unique()
-    certified_at_index = np.zeros(len(frame), bool)
-    certified_at_index[covered] = True
-    eligible = (
-        (index - birth[person] >= 780)
-        & (move_in[person] < start) & (move_out[person] >= start) & (death[person] >= start)
-        & ~certified_at_index
-        & open_site[district[person], index]
-        & (soft_month[person] >= index)  # not a participant before the index month
-    )
-    moved_out = move_out[person] < end
-    keep = eligible & ~moved_out & (index <= LAST_INDEX)
-    frame["certified_36m"] = 0
-    frame.loc[new_cert, "certified_36m"] = 1
-    frame = frame.loc[keep].reset_index(drop=True)
-    p = frame["p"].to_numpy()
-    frame["age"] = (frame["index_month"] - birth[p]) / 12.0
-    frame["female"] = female[p]
-    frame["district"] = pd.Categorical.from_codes(district[p], categories=res.district.cat.categories)
-
-    # latest Kihon Checklist total before the index month
-    kcl = tables["kihon_checklist"]
-    items = kcl[[f"q{i:02d}" for i in range(1, 26)]].fillna(0).to_numpy().sum(axis=1)
-    kd = pd.DataFrame({"p": kcl.person_id.cat.codes.to_numpy().astype(np.int64), "survey": kcl.survey_date.to_numpy(),
-                       "kcl_total": items.astype(float)}).sort_values("survey")
-    left = frame[["p", "start"]].reset_index().sort_values("start")
-    got = pd.merge_asof(left, kd, left_on="start", right_on="survey", by="p", allow_exact_matches=False)
-    got = got.set_index("index").sort_index()
-    frame["kcl_missing"] = got["kcl_total"].isna().astype(np.int64).to_numpy()
-    frame["kcl_total"] = got["kcl_total"].fillna(0.0).to_numpy()
-
-    # てくポ registration before the index month
-    tk = tables["tekupo_users"]
-    reg = per_person(tk.registration_date.to_numpy(), np.datetime64("2100-01-01"),
-                     codes=tk.person_id.cat.codes.to_numpy())
-    frame["tekupo"] = (reg[p] < frame["start"].to_numpy()).astype(np.int64)
-
-    # a health checkup in the previous fiscal year
-    hc = tables["health_checkups"]
-    hm = _month(hc.checkup_date)
-    hfy = np.floor_divide(hm, 12)  # fiscal year, 0 = FY2019
-    attended = np.zeros((n, 8), dtype=bool)
-    attended[hc.person_id.cat.codes.to_numpy(), np.clip(hfy, 0, 7)] = True
-    fy = np.floor_divide(frame["index_month"].to_numpy(), 12)
-    prev = fy - 1
-    frame["checkup_last_fy"] = np.where(prev >= 0, attended[p, np.clip(prev, 0, 7)], False).astype(np.int64)
-
-    # medical cost in the 12 months before the index month
-    mc = tables["medical_claims"]
-    mm = _month(mc.service_month)
-    flat = mc.person_id.cat.codes.to_numpy().astype(np.int64) * 85 + (mm + 1)
-    cost = np.bincount(flat, weights=mc.cost_yen.to_numpy(dtype=float), minlength=n * 85).reshape(n, 85)
-    cum = np.cumsum(cost, axis=1)  # cum[:, k] = cost of months < k
-    idx = frame["index_month"].to_numpy()
-    prior = cum[p, idx] - cum[p, np.maximum(idx - 12, 0)]
-    frame["log_medical_cost_12m"] = np.log1p(prior)
-    frame.insert(0, "person_id", pd.Categorical.from_codes(p, dtype=res.person_id.dtype))
-    return frame.drop(columns=["p", "end"]).rename(columns={"start": "index_date"})
+    """The SOFT analysis frame of this design: :func:`wellness_research.cohort.soft_frame` defaults."""
+    return soft_frame(tables, seed=seed).data
 
 
 def naive_difference(frame: pd.DataFrame) -> float:
