@@ -1,0 +1,161 @@
+"""Tests of the SOFT protocol steps (wellness_research.analysis.soft) and findings.json (issue #6).
+
+The end-to-end tests run every step once on ``make_municipality("small", seed=0)`` (one seed: the
+coverage over 100 seeds belongs in benchmarks/), with few bootstrap replicates and PSA draws to
+stay fast. Truths are the generator's sample truths over the matched participants.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wellness_research.analysis import (
+    FINDING_KEYS,
+    Finding,
+    findings_frame,
+    read_findings,
+    soft_certification,
+    soft_cohort,
+    soft_cost_effectiveness,
+    soft_costs,
+    soft_matching,
+    write_findings,
+)
+from wellness_research.errors import ConfigurationError, DataValidationError
+from wellness_research.protocols import load_protocol
+
+
+# ---------------------------------------------------------------------------- findings.json
+def _some_findings() -> list[Finding]:
+    return [
+        Finding("risk_difference_3y", -0.0123456789, -0.05, 0.025, 400, truth=-0.01, unit="proportion",
+                description="3年以内の新規認定リスク差"),
+        Finding("hazard_ratio_certification", 0.8, 0.6, 1.1, 400, unit="ratio"),
+        Finding("probability_net_benefit_positive", 0.35, float("nan"), None, 200, unit="probability"),
+    ]
+
+
+def test_findings_round_trip_and_bytes(tmp_path):
+    items = _some_findings()
+    a = write_findings(items, tmp_path / "a.json")
+    b = write_findings(_some_findings(), tmp_path / "b.json")
+    assert a.read_bytes() == b.read_bytes()  # same input, same bytes
+    back = read_findings(a)
+    assert [f.name for f in back] == [f.name for f in items]
+    assert back[0] == items[0] and back[1] == items[1]
+    assert math.isnan(back[2].conf_low) and math.isnan(back[2].conf_high)
+    write_findings(back, tmp_path / "c.json")
+    assert (tmp_path / "c.json").read_bytes() == a.read_bytes()  # round trip is a fixed point
+    records = json.loads(a.read_text(encoding="utf-8"))
+    assert all(tuple(r) == FINDING_KEYS for r in records)
+    assert records[2]["conf_low"] is None and records[2]["conf_high"] is None  # NaN -> null
+    assert records[1]["truth"] is None
+    assert "NaN" not in a.read_text(encoding="utf-8") and "認定" in a.read_text(encoding="utf-8")
+    assert a.read_text(encoding="utf-8").endswith("]\n")
+
+
+def test_findings_validation(tmp_path):
+    with pytest.raises(ConfigurationError, match="unique"):
+        write_findings([Finding("a", 1, 0, 2, 5), Finding("a", 1, 0, 2, 5)], tmp_path / "x.json")
+    with pytest.raises(ConfigurationError, match="n=-1"):
+        Finding("a", 1, 0, 2, -1)
+    with pytest.raises(ConfigurationError, match="not a number"):
+        Finding("a", "1", 0, 2, 5)
+    (tmp_path / "bad.json").write_text('[{"name": "a", "estimate": 1}]', encoding="utf-8")
+    with pytest.raises(DataValidationError, match="missing key"):
+        read_findings(tmp_path / "bad.json")
+    f = findings_frame([Finding("a", 1.0, 0.0, 2.0, 5, truth=3.0), Finding("b", 1.0, 0.0, 2.0, 5)])
+    assert f["covers"].tolist() == [False, None]
+
+
+# ---------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def run():
+    from wellness_research.synthetic import make_municipality
+
+    muni = make_municipality("small", seed=0)
+    protocol = load_protocol("soft")
+    residents_before = muni.tables["residents"].copy()
+    t0 = time.perf_counter()
+    cohort = soft_cohort(protocol, muni.tables, fiscal_year=2025)
+    matching = soft_matching(protocol, cohort)
+    cert = soft_certification(protocol, matching, cohort=cohort, truth=muni.truth, n_bootstrap=200)
+    costs = soft_costs(protocol, matching, muni.tables, fiscal_year=2025, truth=muni.truth)
+    cea = soft_cost_effectiveness(protocol, cert, cohort, muni.tables, n_draws=10)
+    seconds = time.perf_counter() - t0
+    pd.testing.assert_frame_equal(muni.tables["residents"], residents_before)
+    return {"protocol": protocol, "cohort": cohort, "matching": matching, "cert": cert, "costs": costs,
+            "cea": cea, "seconds": seconds, "truth": muni.truth}
+
+
+def test_steps_run_quickly_and_report_deviations(run):
+    assert run["seconds"] < 60  # busy 2-core machine: about 20 s measured on 2026-11-28
+    cohort = run["cohort"]
+    assert cohort.data["soft"].sum() > 0 and (cohort.data["age"] >= 65).all()
+    assert set(cohort.data.loc[cohort.data.soft == 1, "dose_group"]) <= {"low", "medium", "high"}
+    # the protocol parameters soft_frame cannot take are listed, never silent
+    assert any("landmark" in d for d in cohort.deviations) or "landmark" in cohort.parameters
+    assert any("inpatient_months_12m" in d for d in run["matching"].deviations)
+    for step in ("cohort", "matching", "cert", "costs", "cea"):
+        r = run[step]
+        assert isinstance(r.summary(), str) and r._repr_html_().startswith("<")
+        assert {"term", "estimate", "std_error", "conf_low", "conf_high", "p_value", "n"} <= set(r.tidy().columns)
+
+
+def test_findings_have_the_required_keys_and_protocol_names(run, tmp_path):
+    findings = [f for step in ("cert", "costs", "cea") for f in run[step].findings]
+    names = {f["name"] for f in run["protocol"].get("findings")}
+    assert {f.name for f in findings} <= names
+    assert {"risk_difference_3y", "naive_risk_difference_3y", "did_cost_month", "net_benefit_10y"} <= {
+        f.name for f in findings}
+    path = write_findings(findings, tmp_path / "findings.json")
+    for rec in json.loads(path.read_text(encoding="utf-8")):
+        assert tuple(rec) == FINDING_KEYS
+        assert rec["n"] is None or rec["n"] >= 10
+
+
+def test_primary_interval_covers_its_sample_truth(run):
+    # One seed only (make_municipality("small", seed=0)); the coverage over 100 seeds is a benchmark.
+    rd = {f.name: f for f in run["cert"].findings}["risk_difference_3y"]
+    assert rd.truth is not None and rd.covers
+    cost = run["costs"].findings[0]
+    assert cost.truth is not None and cost.covers
+    # units: yen per person-month alive, the size of soft_att_cost_month (truth.py), not yen per person
+    assert abs(cost.truth) < 5_000 and abs(run["truth"].estimands["soft_att_cost_month"]) < 5_000
+
+
+def test_naive_comparison_is_reported_with_its_bias(run):
+    cert = run["cert"]
+    naive = {f.name: f for f in cert.findings}["naive_risk_difference_3y"]
+    assert naive.n > cert.risk_difference.n_treated + cert.risk_difference.n_control
+    # participants are healthier: the naive comparison flatters SOFT (seed 0: -0.10 vs matched -0.03)
+    assert cert.naive_bias < 0 and naive.estimate < naive.truth
+    assert "healthy-user" in cert.summary()
+    assert cert.evalue.evalue >= 1
+
+
+def test_published_tables_show_no_small_counts(run):
+    published = {f"{s}.{k}": v for s in ("cohort", "matching", "cert", "costs", "cea")
+                 for k, v in run[s].published.items()}
+    assert {"cohort.flow", "matching.balance", "cert.cumulative_incidence", "cert.effects", "costs.costs",
+            "cea.cost_effectiveness"} <= set(published)
+    for name, sup in published.items():
+        for value in sup.table.to_numpy().ravel():
+            if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+                assert not 1 <= int(value) <= 9, f"{name}: count {value} published"
+    # the cumulative-incidence table has small counts in the small municipality: they are masked
+    assert published["cert.cumulative_incidence"].primary > 0
+
+
+def test_cost_effectiveness_decision(run):
+    cea = run["cea"]
+    assert cea.psa.n_draws == 10 and cea.n_persons > 0 and cea.n_sites > 0
+    p = {f.name: f for f in cea.findings}["probability_net_benefit_positive"]
+    assert 0 <= p.estimate <= 1 and cea.take_over == (p.estimate >= 0.8)
+    assert np.all(cea.decision.programme_cost > 0)
