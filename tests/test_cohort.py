@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from wellness_research.cohort import EXCLUSION_REASONS, SOFT_COVARIATES, CohortFrame, soft_frame
+from wellness_research.cohort.soft import LANDMARK_EXCLUSION_REASONS
 from wellness_research.errors import ConfigurationError, DataValidationError
 from wellness_research.synthetic import make_municipality
 
@@ -107,3 +108,120 @@ def test_errors_name_the_problem(small0):
     del tables["soft_sites"]
     with pytest.raises(DataValidationError, match="table 'soft_sites' is missing"):
         soft_frame(tables)
+
+
+# ------------------------------------------------------------------------------------------
+# landmark design (protocol soft_joint_research §5: time zero = index + 3 months, both arms)
+# ------------------------------------------------------------------------------------------
+def _hand_tables() -> dict[str, pd.DataFrame]:
+    """Ten residents of one district whose fates are written out below (all born 1940-01)."""
+    people = {  # person: (sessions as (month, count), certification application, death, move-out, birth)
+        "A": ([("2021-06", 2), ("2021-07", 2)], "2022-01-10", None, None, "1940-01"),  # participant, event 1
+        "B": ([("2021-06", 4)], "2021-08-15", None, None, "1940-01"),  # participant certified before landmark
+        "C": ([("2021-06", 4)], None, "2021-07-20", None, "1940-01"),  # participant dead before landmark
+        "D": ([("2021-06", 3)], None, None, None, "1940-01"),  # initiator (3 < 4 sessions): control at 2021-06?
+        "E": ([], None, None, None, "1940-01"),  # control, no event
+        "F": ([("2021-07", 1)], None, None, None, "1940-01"),  # control who starts SOFT before the landmark
+        "G": ([], None, None, "2021-08-10", "1940-01"),  # control moved out before the landmark
+        "H": ([], "2021-07-05", None, None, "1940-01"),  # control certified before the landmark
+        "I": ([], None, "2022-03-01", None, "1940-01"),  # control, dies in follow-up (event 2)
+        "J": ([], None, None, None, "1960-01"),  # under 65
+    }
+    cats = pd.CategoricalDtype(list(people))
+    pid = lambda ids: pd.Series(pd.Categorical(ids, dtype=cats))  # noqa: E731
+    date = lambda v: pd.to_datetime(pd.Series(v, dtype=object))  # noqa: E731
+    res = pd.DataFrame({
+        "person_id": pid(list(people)),
+        "birth_month": date([p[4] + "-01" for p in people.values()]),
+        "sex": "F", "district": pd.Categorical(["D01"] * len(people)),
+        "move_in_date": date([None] * len(people)),
+        "move_out_date": date([p[3] for p in people.values()]),
+        "death_date": date([p[2] for p in people.values()]),
+    })
+    att = [(k, f"{m}-{d + 1:02d}") for k, p in people.items() for m, c in p[0] for d in range(c)]
+    certs = [(k, p[1]) for k, p in people.items() if p[1]]
+    app = date([c[1] for c in certs])
+    empty = lambda **cols: pd.DataFrame({"person_id": pid([]), **cols})  # noqa: E731
+    nat = pd.Series([], dtype="datetime64[ns]")
+    return {
+        "residents": res,
+        "soft_attendance": pd.DataFrame({"person_id": pid([a[0] for a in att]),
+                                         "session_date": date([a[1] for a in att])}),
+        "soft_sites": pd.DataFrame({"district": pd.Categorical(["D01"]), "start_date": date(["2021-04-01"]),
+                                    "end_date": date([None])}),
+        "ltc_certifications": pd.DataFrame({"person_id": pid([c[0] for c in certs]), "application_date": app,
+                                            "level": ["要支援1"] * len(certs), "valid_from": app,
+                                            "valid_to": app + pd.DateOffset(years=1)}),
+        "kihon_checklist": empty(survey_date=nat, **{f"q{i:02d}": pd.Series([], dtype=float) for i in range(1, 26)}),
+        "tekupo_users": empty(registration_date=nat),
+        "health_checkups": empty(checkup_date=nat),
+        "medical_claims": empty(service_month=nat, cost_yen=pd.Series([], dtype=float)),
+        "ltc_claims": empty(service_month=nat, cost_yen=pd.Series([], dtype=float)),
+    }
+
+
+def test_landmark_hand_checked_case():
+    tables = _hand_tables()
+    cf = soft_frame(tables, seed=0, min_sessions=4, landmark_months=3, require_open_site=True)
+    reasons = dict(zip(cf.exclusions.person_id.astype(str), cf.exclusions.reason.astype(str)))
+    # every participant's index is 2021-06 (month 26), so every control's index is 2021-06 too
+    assert reasons == {"B": "certified before landmark", "C": "died before landmark",
+                       "D": "SOFT start before landmark", "F": "SOFT start before landmark",
+                       "G": "moved out before landmark", "H": "certified before landmark", "J": "under 65 at index"}
+    assert set(cf.exclusions.reason.cat.categories) == set(LANDMARK_EXCLUSION_REASONS)
+    d = cf.data.set_index(cf.data.person_id.astype(str))
+    assert sorted(d.index) == ["A", "E", "I"] and d.loc["A", "soft"] == 1 and d.loc["A", "sessions_window"] == 4
+    assert (d.index_month == 26).all() and (d.landmark_month == 29).all()
+    assert (d.landmark_date == pd.Timestamp("2021-09-01")).all()
+    # times from the landmark 2021-09-01: A certified 2022-01-10 (131 days), I died 2022-03-01 (181 days)
+    assert d.loc["A", "cert_event"] == 1 and d.loc["A", "cert_time"] == pytest.approx(131 / (365.25 / 12))
+    assert d.loc["I", "cert_event"] == 2 and d.loc["I", "cert_time"] == pytest.approx(181 / (365.25 / 12))
+    assert d.loc["E", "cert_event"] == 0 and d.loc["E", "cert_time"] == 36.0
+    assert d.certified_36m.tolist() == [1, 0, 0] and d.died_36m.tolist() == [0, 0, 1]
+    flow = cf.flow().set_index("step")
+    assert flow.loc["excluded: certified before landmark"].tolist() == [1, 1]
+    assert flow.loc["analysed"].tolist() == [1, 2] and "landmark = index + 3" in cf.summary()
+    # without the landmark, B and C (who could not have attended 4 times had they been certified or
+    # died in June) are participants from the index month: the immortal time the landmark removes
+    old = soft_frame(tables, seed=0, min_sessions=4)
+    assert sorted(old.data.person_id[old.data.soft == 1].astype(str)) == ["A", "B", "C"]
+    assert "landmark_month" not in old.data.columns
+
+
+def test_landmark_frame_on_small(small0, frame0):
+    tables, truth = small0
+    from wellness_research.synthetic.truth import sample_truth
+
+    cf = soft_frame(tables, seed=0, min_sessions=4, landmark_months=3, followup_months=12)
+    d, ex = cf.data, cf.exclusions
+    # accounting: every resident once, the flow adds up
+    assert cf.n_residents == len(tables["residents"]) == len(d) + len(ex)
+    assert not pd.concat([d.person_id, ex.person_id]).duplicated().any()
+    flow = cf.flow()
+    excluded = flow[flow.step.str.startswith("excluded")]
+    assert (flow.iloc[0, 1:] - excluded.iloc[:, 1:].sum()).tolist() == flow.iloc[-1, 1:].tolist()
+    assert (ex.reason == "certified before landmark").sum() > 0
+    # nobody analysed was certified, dead or gone before the landmark; time zero is the landmark
+    assert (d.landmark_month == d.index_month + 3).all() and (d.sessions_window[d.soft == 1] >= 4).all()
+    res = tables["residents"].set_index(tables["residents"].person_id.astype(str))
+    death = res.loc[d.person_id.astype(str), "death_date"].to_numpy()
+    assert not (death < d.landmark_date.to_numpy()).any()
+    cert = tables["ltc_certifications"]
+    cert = cert[cert.level != "非該当"].merge(d[["person_id", "index_date", "landmark_date"]], on="person_id")
+    assert not ((cert.application_date >= cert.index_date) & (cert.application_date < cert.landmark_date)).any()
+    assert d.cert_time.between(0, 12).all()
+    # the participants' observed outcome is the ground truth's treated arm over the same window
+    t = d[d.soft == 1]
+    st = sample_truth(truth.potential_outcomes, t.person_id, start=3, months=12)
+    assert st.n_at_risk_treated == len(t) >= 100
+    np.testing.assert_array_equal(st.persons.event_treated.to_numpy(), t.certified_36m.to_numpy())
+    # the default (no landmark) frame is unchanged by the option's existence
+    assert frame0.parameters["landmark_months"] is None and "landmark_date" not in frame0.data.columns
+
+
+def test_landmark_errors():
+    tables = _hand_tables()
+    with pytest.raises(ConfigurationError, match="landmark_months=2 is not valid with window_months=3"):
+        soft_frame(tables, landmark_months=2)
+    with pytest.raises(ConfigurationError, match="landmark_months=0 is not valid"):
+        soft_frame(tables, landmark_months=0)

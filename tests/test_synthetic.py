@@ -561,3 +561,78 @@ def test_tiny_municipality_passes_the_validator(tiny: Municipality) -> None:
 
     report = validate(tiny.tables)
     assert report.ok, str(report)
+
+
+# ---------------------------------------------------------------------------- event months of the ground truth
+def test_event_months_reproduce_the_certified_flags(tiny: Municipality, tiny_null: Municipality) -> None:
+    po = tiny.truth.potential_outcomes
+    for arm in ("treated", "untreated"):
+        cert, death = po[f"cert_month_{arm}"], po[f"death_month_{arm}"]
+        # the identity the brief of issue #6 asks for: the flag is "first certification inside the window"
+        assert (po[f"certified_{arm}"] == (cert < po["followup_end"])).all()
+        for when in (cert, death):
+            seen = when.notna()
+            assert (when[seen] >= po["index_month"][seen]).all() and (when[seen] < po["followup_end"][seen]).all()
+            assert (when[seen] == when[seen].dt.to_period("M").dt.to_timestamp()).all()  # month starts
+        # an arm is not followed after its certification: a death month is at most the certification month
+        both = cert.notna() & death.notna()
+        assert (death[both] == cert[both]).all()
+    # common random numbers with HR < 1: the certification comes no earlier with the programme
+    both = po["cert_month_treated"].notna() & po["cert_month_untreated"].notna()
+    assert (po.loc[both, "cert_month_treated"] >= po.loc[both, "cert_month_untreated"]).all()
+    null = tiny_null.truth.potential_outcomes
+    for col in ("cert_month", "death_month"):
+        pd.testing.assert_series_equal(null[f"{col}_treated"], null[f"{col}_untreated"], check_names=False)
+
+
+def test_treated_arm_certification_month_is_the_observed_one(tiny: Municipality) -> None:
+    # the treated arm of a SOFT participant is the observed world: its certification month is the month
+    # of the first new application from the index month on (persons who did not move out)
+    t = tiny.tables
+    po = _persons_po(tiny)
+    po = po[(po["programme"] == "soft") & po["_move_out_date"].isna()]
+    cert = t["ltc_certifications"]
+    cert = cert[cert["level"] != "非該当"].assign(person_id=lambda c: c["person_id"].astype(str))
+    j = po[["person_id", "index_month"]].merge(cert[["person_id", "application_date"]], on="person_id", how="left")
+    j = j[j["application_date"] >= j["index_month"]]
+    first = j.groupby("person_id")["application_date"].min().dt.to_period("M").dt.to_timestamp()
+    got = po.set_index("person_id")["cert_month_treated"]
+    seen = got.notna() & (got < pd.Timestamp("2026-04-01"))  # months in the data (to March 2026)
+    assert seen.sum() >= 4
+    np.testing.assert_array_equal(got[seen].to_numpy(), first.reindex(got.index[seen]).to_numpy())
+
+
+def test_sample_truth_equals_the_estimands_and_checks_its_window(tiny: Municipality) -> None:
+    from wellness_research.errors import DataValidationError
+    from wellness_research.synthetic.truth import SampleTruth, sample_truth
+
+    po = tiny.truth.potential_outcomes
+    before = po.copy()
+    est = tiny.truth.estimands
+    soft = po[po["programme"] == "soft"]
+    st = sample_truth(po, soft["person_id"], start=0, months=36, at_risk="all")
+    assert isinstance(st, SampleTruth) and st.n == len(soft)
+    assert st.risk_difference == est["soft_att_risk3y"]  # exact: the same common random numbers
+    assert (st.risk_treated, st.risk_untreated) == (est["soft_risk3y_treated"], est["soft_risk3y_untreated"])
+    full = soft[soft["followup_end"] <= pd.Timestamp("2026-04-01")]
+    assert sample_truth(po, full["person_id"].astype(str), start=0, months=36).risk_difference == pytest.approx(
+        est["soft_att_risk3y_full_followup"], abs=1e-15)
+    short = po[po["programme"] == "short_term"].drop_duplicates("person_id", keep=False)
+    sample_truth(po, short["person_id"], start=0, months=12, programme="short_term")
+    # dates per person equal the offset; a landmark window drops the arm's earlier events from the risk set
+    lm = sample_truth(po, soft["person_id"], start=3, months=33)
+    by_date = sample_truth(po, soft["person_id"], start=soft["index_month"] + pd.DateOffset(months=3), months=33)
+    pd.testing.assert_frame_equal(lm.persons, by_date.persons)
+    early = (soft["cert_month_untreated"] < soft["index_month"] + pd.DateOffset(months=3)).sum()
+    assert lm.n_at_risk_untreated <= len(soft) - early
+    assert set(lm.tidy()["term"]) == {"risk_difference", "risk_treated", "risk_untreated"}
+    assert "difference" in lm.summary() and "<table" in lm._repr_html_()
+    pd.testing.assert_frame_equal(po, before)
+    with pytest.raises(ConfigurationError, match="outside the 36 months"):
+        sample_truth(po, soft["person_id"], start=3, months=36)
+    with pytest.raises(ConfigurationError, match="at_risk='some' is not valid"):
+        sample_truth(po, soft["person_id"], start=0, months=12, at_risk="some")
+    with pytest.raises(DataValidationError, match="no potential-outcome row"):
+        sample_truth(po, ["nobody"], start=0, months=12)
+    with pytest.raises(DataValidationError, match="lacks column"):
+        sample_truth(po.drop(columns="cert_month_treated"), soft["person_id"], start=0, months=12)

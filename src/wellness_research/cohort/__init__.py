@@ -6,6 +6,13 @@ risk-set sampled controls, every exclusion accounted for) as a :class:`CohortFra
 
 from __future__ import annotations
 
-from wellness_research.cohort.soft import EXCLUSION_REASONS, SOFT_COVARIATES, CohortFrame, MoverRule, soft_frame
+from wellness_research.cohort.soft import (
+    EXCLUSION_REASONS,
+    LANDMARK_EXCLUSION_REASONS,
+    SOFT_COVARIATES,
+    CohortFrame,
+    MoverRule,
+    soft_frame,
+)
 
-__all__ = ["EXCLUSION_REASONS", "SOFT_COVARIATES", "CohortFrame", "MoverRule", "soft_frame"]
+__all__ = ["EXCLUSION_REASONS", "LANDMARK_EXCLUSION_REASONS", "SOFT_COVARIATES", "CohortFrame", "MoverRule", "soft_frame"]

@@ -51,7 +51,8 @@ import pandas as pd
 
 from wellness_research.errors import ConfigurationError, DataValidationError
 
-__all__ = ["EXCLUSION_REASONS", "SOFT_COVARIATES", "CohortFrame", "MoverRule", "soft_frame"]
+__all__ = ["EXCLUSION_REASONS", "LANDMARK_EXCLUSION_REASONS", "SOFT_COVARIATES", "CohortFrame", "MoverRule",
+           "soft_frame"]
 
 MoverRule = Literal["drop", "censor"]
 
@@ -70,6 +71,19 @@ EXCLUSION_REASONS: tuple[str, ...] = (
     "certified at index",
     "no open SOFT site in district at index",
     "SOFT attender before index",
+    "moved out during follow-up",
+)
+
+#: Exclusion reasons of the landmark design (``landmark_months`` set), in the order they are checked:
+#: the index-month rules, then the landmark rules, then moving out during follow-up.
+LANDMARK_EXCLUSION_REASONS: tuple[str, ...] = (
+    *EXCLUSION_REASONS[:-1],
+    "landmark after end of data",
+    "SOFT start before landmark",
+    "moved out before landmark",
+    "died before landmark",
+    "certified before landmark",
+    "under 65 at landmark",
     "moved out during follow-up",
 )
 
@@ -130,7 +144,8 @@ class CohortFrame:
         ex = self.exclusions
         rows = [("candidates", int((ex.soft == 1).sum() + (self.data.soft == 1).sum()),
                  int((ex.soft == 0).sum() + (self.data.soft == 0).sum()))]
-        for r in EXCLUSION_REASONS:
+        reasons = EXCLUSION_REASONS if self.parameters.get("landmark_months") is None else LANDMARK_EXCLUSION_REASONS
+        for r in reasons:
             sel = ex[ex.reason == r]
             rows.append((f"excluded: {r}", int((sel.soft == 1).sum()), int((sel.soft == 0).sum())))
         rows.append(("analysed", int((self.data.soft == 1).sum()), int((self.data.soft == 0).sum())))
@@ -153,6 +168,8 @@ class CohortFrame:
         p = self.parameters
         lines.append(f"  exposure: >= {p['min_sessions']} session(s) in the first {p['window_months']} month(s); "
                      f"follow-up {p['followup_months']} months; movers: {p['movers']}")
+        if p.get("landmark_months") is not None:
+            lines.append(f"  time zero: landmark = index + {p['landmark_months']} months, both arms")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -213,6 +230,7 @@ def soft_frame(
     index_end: str | None = None,
     movers: MoverRule = "drop",
     require_open_site: bool = True,
+    landmark_months: int | None = None,
 ) -> CohortFrame:
     """Build the SOFT analysis frame (participants at their start month, risk-set sampled controls).
 
@@ -241,6 +259,16 @@ def soft_frame(
         Persons who move out within the follow-up window: excluded, or kept and censored.
     require_open_site : bool, default True
         Eligibility also requires an open SOFT site in the person's district in the index month.
+    landmark_months : int or None, default None
+        ``None``: follow-up starts at the index month (the frame of the recovery tests). An integer
+        ``L`` (the protocol's landmark, 3; at least ``window_months``): time zero is the landmark,
+        the first day of month ``index + L``, for participants and controls alike. Both arms must
+        be eligible at the index month and, at the landmark, still resident, alive, without a new
+        certification (applied in ``[index, landmark)`` or valid on the landmark day) and 65+;
+        controls must not have started SOFT before the landmark. Outcomes, ``*_time`` and the
+        follow-up window (``followup_months``) run from the landmark; covariates stay measured
+        before the index month. Exclusions use :data:`LANDMARK_EXCLUSION_REASONS`, and the frame
+        gains ``landmark_month`` and ``landmark_date``.
 
     Returns
     -------
@@ -257,16 +285,19 @@ def soft_frame(
 
     Notes
     -----
-    With ``min_sessions > 1`` the exposure is ascertained over the ``window_months`` after the index
-    month, so a participant must stay well enough to attend that often (a short immortal-time
-    window); the protocol's sensitivity analysis excluding the first 6 months after the index
-    bounds its effect. Controls are not conditioned on the future.
+    Without a landmark and with ``min_sessions > 1`` the exposure is ascertained over the
+    ``window_months`` after the index month, so a participant must stay well enough to attend that
+    often (immortal time: participants cannot have an event that stops attendance early, controls
+    can). ``landmark_months >= window_months`` removes it: exposure is known at the landmark and
+    follow-up starts there for both arms (Dafni 2011).
 
     References
     ----------
     Hernán MA, Robins JM (2016). Using big data to emulate a target trial when a randomized trial is
     not available. *Am J Epidemiol* 183(8):758–764 (time zero, eligibility and assignment aligned).
     Suissa S (2008). Immortal time bias in pharmacoepidemiology. *Am J Epidemiol* 167(4):492–499.
+    Dafni U (2011). Landmark analysis at the 25-year landmark point. *Circ Cardiovasc Qual Outcomes*
+    4(3):363–371.
 
     Examples
     --------
@@ -279,6 +310,9 @@ def soft_frame(
     True
     >>> int((cf.exclusions.reason == "moved out during follow-up").sum())
     9
+    >>> lm = soft_frame(make_municipality("tiny", seed=0).tables, seed=0, min_sessions=4, landmark_months=3)
+    >>> bool((lm.data.landmark_month == lm.data.index_month + 3).all())
+    True
     """
     _check_tables(tables)
     min_sessions = _positive_int(min_sessions, "min_sessions")
@@ -286,10 +320,17 @@ def soft_frame(
     followup_months = _positive_int(followup_months, "followup_months")
     if movers not in get_args(MoverRule):
         raise ConfigurationError(f"soft_frame: movers={movers!r} is not valid; use one of {list(get_args(MoverRule))}.")
+    if landmark_months is not None:
+        landmark_months = _positive_int(landmark_months, "landmark_months")
+        if landmark_months < window_months:
+            raise ConfigurationError(f"soft_frame: landmark_months={landmark_months} is not valid with "
+                                     f"window_months={window_months}; the landmark must not precede the end of the "
+                                     "exposure window (use landmark_months >= window_months).")
+    lm = 0 if landmark_months is None else landmark_months
     try:
         org = np.datetime64(pd.Timestamp(origin), "M")
         end_m = _month_of(pd.Timestamp(data_end), org)
-        last_index = end_m + 1 - followup_months if index_end is None else _month_of(pd.Timestamp(index_end), org)
+        last_index = end_m + 1 - lm - followup_months if index_end is None else _month_of(pd.Timestamp(index_end), org)
     except (ValueError, TypeError) as err:
         raise ConfigurationError(f"soft_frame: origin={origin!r}, data_end={data_end!r}, index_end={index_end!r} "
                                  f"must be months such as '2019-04' ({err}).") from err
@@ -335,13 +376,14 @@ def soft_frame(
     index = np.concatenate([soft_month[treated_ids], ctrl_index]).astype(np.int64)
     soft = np.concatenate([np.ones(len(treated_ids), np.int64), np.zeros(len(pool), np.int64)])
     start = (org + index.astype("timedelta64[M]")).astype("datetime64[ns]")
-    end = (start.astype("datetime64[M]") + np.timedelta64(followup_months, "M")).astype("datetime64[ns]")
+    fu = (start.astype("datetime64[M]") + np.timedelta64(lm, "M")).astype("datetime64[ns]")  # time zero
+    end = (fu.astype("datetime64[M]") + np.timedelta64(followup_months, "M")).astype("datetime64[ns]")
 
     # eligibility at the index month
     sites = tables["soft_sites"]
     s_start, s_end = _month(sites.start_date, org), _month(sites.end_date, org)
     s_dist = sites.district.cat.codes.to_numpy()
-    n_months = max(200, end_m + 2, int(index.max(initial=0)) + 1)
+    n_months = max(200, end_m + 2, int(index.max(initial=0)) + 1 + lm)
     n_dist = max(int(s_dist.max(initial=-1)) + 1, int(district.max(initial=-1)) + 1, 1)
     open_site = np.zeros((n_dist, n_months), dtype=bool)
     for d, a, b in zip(s_dist, s_start, s_end, strict=True):
@@ -359,6 +401,10 @@ def soft_frame(
     covered = j[(j.vfrom < j.start) & (j.vto >= j.start)]["index"].unique()
     certified_at_index = np.zeros(len(frame), bool)
     certified_at_index[covered] = True
+    jfu = fu[j["index"].to_numpy()]
+    new_cert = j[((j.vfrom < jfu) & (j.vto >= jfu)) | ((j.app >= j.start) & (j.app < jfu))]["index"].unique()
+    certified_at_landmark = np.zeros(len(frame), bool)
+    certified_at_landmark[new_cert] = True
 
     rules = [
         ~has_row[person],
@@ -370,8 +416,18 @@ def soft_frame(
         certified_at_index,
         ~open_site[district[person], index] if require_open_site else np.zeros(len(frame), bool),
         ~(soft_month[person] >= index),  # a participant before the index month
-        (move_out[person] < end) if movers == "drop" else np.zeros(len(frame), bool),
     ]
+    if landmark_months is not None:
+        rules += [
+            index + lm > end_m,
+            (soft == 0) & (soft_month[person] < index + lm),  # a control who started SOFT before time zero
+            ~(move_out[person] >= fu),
+            ~(death[person] >= fu),
+            certified_at_landmark,
+            index + lm - birth[person] < 780,
+        ]
+    rules.append((move_out[person] < end) if movers == "drop" else np.zeros(len(frame), bool))
+    reasons = EXCLUSION_REASONS if landmark_months is None else LANDMARK_EXCLUSION_REASONS
     reason = np.full(len(frame), -1, dtype=np.int64)
     for k, failed in enumerate(rules):
         reason[(reason < 0) & failed] = k
@@ -380,11 +436,11 @@ def soft_frame(
         "person_id": pd.Categorical.from_codes(person[~keep], dtype=res.person_id.dtype),
         "soft": soft[~keep],
         "index_month": np.where(has_row[person[~keep]], index[~keep], -1),
-        "reason": pd.Categorical.from_codes(reason[~keep], categories=list(EXCLUSION_REASONS)),
+        "reason": pd.Categorical.from_codes(reason[~keep], categories=list(reasons)),
     })
 
-    # outcomes: first certification application (any / care 2+) in [start, end), death
-    app_in = j[(j.app >= j.start) & (j.app < j.end)]
+    # outcomes: first certification application (any / care 2+) in [time zero, end), death
+    app_in = j[(j.app >= jfu) & (j.app < j.end)]
     first_app = app_in.groupby("index")["app"].min()
     first_care2 = app_in[app_in.care2].groupby("index")["app"].min()
     frame["certified_36m"] = 0
@@ -392,7 +448,7 @@ def soft_frame(
     frame["certified_care2_36m"] = 0
     frame.loc[first_care2.index, "certified_care2_36m"] = 1
     dday = death[person]
-    frame["died_36m"] = ((dday >= start) & (dday < end)).astype(np.int64)
+    frame["died_36m"] = ((dday >= fu) & (dday < end)).astype(np.int64)
     cens = np.minimum(np.minimum(end, data_end_ns), move_out[person].astype("datetime64[ns]"))
     for name, first_event in (("cert", first_app), ("care2", first_care2)):
         ev_date = np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[ns]")
@@ -401,12 +457,15 @@ def soft_frame(
         ev_date = np.where(has, ev_date, np.datetime64("2262-01-01", "ns"))
         t_event = np.minimum(np.minimum(ev_date, dday.astype("datetime64[ns]")), cens)
         event = np.where(has & (ev_date <= t_event), 1,
-                         np.where((dday < end) & (dday.astype("datetime64[ns]") <= t_event) & (dday >= start), 2, 0))
-        days = (t_event - start) / np.timedelta64(1, "D")
+                         np.where((dday < end) & (dday.astype("datetime64[ns]") <= t_event) & (dday >= fu), 2, 0))
+        days = (t_event - fu) / np.timedelta64(1, "D")
         frame[f"{name}_time"] = np.minimum(days / _DAYS_PER_MONTH, float(followup_months))
         frame[f"{name}_event"] = event.astype(np.int64)
 
     frame["sessions_window"] = sessions[person] * soft
+    if landmark_months is not None:
+        frame["landmark_month"] = index + lm
+        frame["landmark_date"] = fu
     frame = frame.loc[keep].reset_index(drop=True)
     p = frame["p"].to_numpy()
     frame["age"] = (frame["index_month"] - birth[p]) / 12.0
@@ -492,5 +551,5 @@ def soft_frame(
     params = {"seed": seed if not isinstance(seed, np.random.Generator) else "Generator",
               "min_sessions": min_sessions, "window_months": window_months, "followup_months": followup_months,
               "origin": origin, "data_end": data_end, "index_end": index_end, "last_index_month": last_index,
-              "movers": movers, "require_open_site": bool(require_open_site)}
+              "movers": movers, "require_open_site": bool(require_open_site), "landmark_months": landmark_months}
     return CohortFrame(data=frame, exclusions=exclusions, parameters=params, n_residents=int(len(person)))

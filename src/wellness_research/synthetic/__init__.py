@@ -19,7 +19,7 @@ from __future__ import annotations
 from .calibration import calibration_table
 from .municipality import MUNICIPALITY_SIZES, TABLE_NAMES, Municipality, MunicipalitySize, make_municipality
 from .parameters import Parameter, SyntheticParameters, load_parameters
-from .truth import GroundTruth, TrueEffects
+from .truth import GroundTruth, SampleTruth, TrueEffects, sample_truth
 
 __all__ = [
     "GroundTruth",
@@ -27,10 +27,12 @@ __all__ = [
     "Municipality",
     "MunicipalitySize",
     "Parameter",
+    "SampleTruth",
     "SyntheticParameters",
     "TABLE_NAMES",
     "TrueEffects",
     "calibration_table",
     "load_parameters",
     "make_municipality",
+    "sample_truth",
 ]

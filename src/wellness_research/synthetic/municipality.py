@@ -452,6 +452,15 @@ def _cost_potential_outcomes(params: SyntheticParameters, cohort: CohortModel, s
     return out
 
 
+def _month_or_nat(months: np.ndarray) -> np.ndarray:
+    """``datetime64[ns]`` month starts of the arms' event months; the engine's "never" becomes NaT."""
+    months = np.asarray(months, dtype=np.int64)
+    never = months >= NEVER
+    out = months_to_datetime(np.where(never, 0, months))
+    out[never] = np.datetime64("NaT")
+    return out
+
+
 def _ground_truth(sim: SimulationResult, effects: TrueEffects, soft_sites: pd.DataFrame, person, sites,
                   cost: dict[str, np.ndarray]) -> GroundTruth:
     s = sim.subjects
@@ -469,6 +478,10 @@ def _ground_truth(sim: SimulationResult, effects: TrueEffects, soft_sites: pd.Da
         "cost_untreated": cost["cost_untreated"],
         "months_treated": cost["months_treated"],
         "months_untreated": cost["months_untreated"],
+        "cert_month_treated": _month_or_nat(s["month_treated"]),
+        "cert_month_untreated": _month_or_nat(s["month_untreated"]),
+        "death_month_treated": _month_or_nat(s["death_treated"]),
+        "death_month_untreated": _month_or_nat(s["death_untreated"]),
     })
     kcl = pd.DataFrame({
         "programme": _cat(np.ones(len(s["kcl_person"]), dtype=np.int64), ("soft", "short_term")),

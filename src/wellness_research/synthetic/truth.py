@@ -14,14 +14,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, DataValidationError
 
-__all__ = ["GroundTruth", "ReadOnlyMapping", "TrueEffects"]
+__all__ = ["GroundTruth", "ReadOnlyMapping", "SampleTruth", "TrueEffects", "sample_truth"]
 
 
 class ReadOnlyMapping(Mapping[str, Any]):
@@ -154,7 +154,14 @@ class GroundTruth:
         36 months, before death), risk_treated, risk_untreated (expected), cost_treated,
         cost_untreated (expected LTC + medical cost in yen summed over the observable part of the
         window, alive), months_treated, months_untreated (expected person-months alive in it),
-        kcl_treated, kcl_untreated (short-term completers only).
+        cert_month_treated, cert_month_untreated (first day of the month of the first new
+        certification in each arm, NaT if none within the window or death came first; so
+        ``certified_treated == (cert_month_treated < followup_end)``), death_month_treated,
+        death_month_untreated (month of death in each arm while still uncertified, i.e. before or in
+        the month of the certification; NaT otherwise — an arm is not followed after its
+        certification), kcl_treated, kcl_untreated (short-term completers only). The event months
+        are those of the common random numbers behind ``certified_*``; they cover the 36 months from
+        ``index_month`` only (:func:`sample_truth` refuses windows beyond them).
 
     Notes
     -----
@@ -233,3 +240,204 @@ class GroundTruth:
         if include_potential_outcomes:
             out["potential_outcomes"] = records(self.potential_outcomes)
         return out
+
+
+AtRisk = Literal["arm", "all"]
+
+
+@dataclass(frozen=True, eq=False)
+class SampleTruth:
+    """The true risk difference for a given set of persons over a given window (:func:`sample_truth`).
+
+    Attributes
+    ----------
+    risk_difference : float
+        ``risk_treated - risk_untreated``.
+    risk_treated, risk_untreated : float
+        Share of the persons at risk at the window's start in each arm who are newly certified in
+        the window (certification before death; a death first is a competing event, not an event).
+    n : int
+        Persons.
+    n_at_risk_treated, n_at_risk_untreated : int
+        Denominators: persons alive and uncertified at the window's start in that arm
+        (``at_risk="arm"``), or all persons (``at_risk="all"``).
+    months : int
+        Window length in months.
+    programme : str
+    at_risk : str
+    persons : pandas.DataFrame
+        One row per person (in the order given): ``person_id``, ``index_month``, ``start`` (first
+        month of the window), ``at_risk_treated``, ``at_risk_untreated``, ``event_treated``,
+        ``event_untreated`` (0/1).
+    """
+
+    risk_difference: float
+    risk_treated: float
+    risk_untreated: float
+    n: int
+    n_at_risk_treated: int
+    n_at_risk_untreated: int
+    months: int
+    programme: str
+    at_risk: str
+    persons: pd.DataFrame = field(repr=False)
+
+    def tidy(self) -> pd.DataFrame:
+        """``term`` (risk_difference, risk_treated, risk_untreated), ``estimate`` and ``n``; no sampling error."""
+        nan = float("nan")
+        rows = [("risk_difference", self.risk_difference, self.n),
+                ("risk_treated", self.risk_treated, self.n_at_risk_treated),
+                ("risk_untreated", self.risk_untreated, self.n_at_risk_untreated)]
+        return pd.DataFrame([{"term": t, "estimate": e, "std_error": nan, "conf_low": nan, "conf_high": nan,
+                              "p_value": nan, "n": n} for t, e, n in rows])
+
+    def summary(self) -> str:
+        """Plain-text statement of the true risks."""
+        return (f"True {self.months}-month risk of new certification ({self.programme}, {self.n} persons, "
+                f"at risk: {self.at_risk}):\n"
+                f"  treated   {self.risk_treated:.4f} (n={self.n_at_risk_treated})\n"
+                f"  untreated {self.risk_untreated:.4f} (n={self.n_at_risk_untreated})\n"
+                f"  difference {self.risk_difference:+.4f}")
+
+    def _repr_html_(self) -> str:
+        return self.tidy().to_html(index=False, float_format=lambda v: f"{v:.4f}")
+
+
+def _month_number(values: Any) -> np.ndarray:
+    """Months since 1970-01 of datetimes (NaT -> a very large number, i.e. "never")."""
+    v = np.asarray(pd.to_datetime(pd.Series(values)).to_numpy(dtype="datetime64[ns]"))
+    out = v.astype("datetime64[M]").astype(np.int64)
+    return np.where(np.isnat(v), np.iinfo(np.int64).max // 2, out)
+
+
+def sample_truth(
+    potential_outcomes: pd.DataFrame,
+    persons: Any,
+    *,
+    start: int | Any,
+    months: int,
+    programme: str = "soft",
+    at_risk: AtRisk = "arm",
+) -> SampleTruth:
+    """True risk difference of new certification for exactly the given persons and window.
+
+    Uses the event months of :attr:`GroundTruth.potential_outcomes` (common random numbers), so an
+    analysis can be held to the truth for the participants it actually analysed and the follow-up
+    window it actually used (index month, a landmark, or a later start).
+
+    Parameters
+    ----------
+    potential_outcomes : pandas.DataFrame
+        ``GroundTruth.potential_outcomes`` of the municipality the persons come from. Not modified.
+    persons : array-like
+        Person ids (strings or categorical), each a participant of ``programme``.
+    start : int or array-like of dates
+        First month of the window: an offset in months from each person's index month (0 = the
+        index month, 3 = the protocol's landmark), or one date per person (only its month is used).
+    months : int
+        Window length: months ``start .. start + months - 1``. The window must lie within the 36
+        months from the index month that the ground truth follows.
+    programme : {"soft", "short_term"}, default "soft"
+    at_risk : {"arm", "all"}, default "arm"
+        ``"arm"``: in each arm, persons certified or dead before ``start`` in that arm are not at risk
+        and leave its denominator (the risk set at ``start``, as in a landmark analysis);
+        ``"all"``: every person stays in both denominators (an earlier event counts as no event).
+
+    Returns
+    -------
+    SampleTruth
+
+    Raises
+    ------
+    DataValidationError
+        Columns missing, a person without a potential-outcome row of ``programme``, or with several.
+    ConfigurationError
+        An invalid option, or a window outside the followed 36 months (the message names the
+        persons' count and an example).
+
+    Notes
+    -----
+    A certification counts when its month lies in the window; a death first ends the arm without an
+    event (competing risk; in the month of both, the engine's threshold order decides). With
+    ``start = 0`` (offset), ``months = 36`` and ``at_risk="all"`` over all participants this is
+    ``estimands["soft_att_risk3y"]`` exactly.
+
+    References
+    ----------
+    Dafni U (2011). Landmark analysis at the 25-year landmark point. *Circ Cardiovasc Qual Outcomes*
+    4(3):363-371 (risk set at the landmark).
+
+    Examples
+    --------
+    >>> from wellness_research.synthetic import make_municipality
+    >>> from wellness_research.synthetic.truth import sample_truth
+    >>> m = make_municipality("tiny", seed=0)
+    >>> po = m.truth.potential_outcomes
+    >>> ids = po.person_id[po.programme == "soft"]
+    >>> t = sample_truth(po, ids, start=0, months=36, at_risk="all")
+    >>> t.risk_difference == m.truth.estimands["soft_att_risk3y"]
+    True
+    >>> sample_truth(po, ids, start=3, months=33).n == len(ids)
+    True
+    """
+    need = ("programme", "person_id", "index_month", "followup_end", "cert_month_treated", "cert_month_untreated",
+            "death_month_treated", "death_month_untreated")
+    missing = [c for c in need if c not in potential_outcomes.columns]
+    if missing:
+        raise DataValidationError(f"sample_truth: potential_outcomes lacks column(s) {missing} "
+                                  f"({len(potential_outcomes)} rows); pass GroundTruth.potential_outcomes.")
+    if programme not in ("soft", "short_term"):
+        raise ConfigurationError(f"sample_truth: programme={programme!r} is not valid; use 'soft' or 'short_term'.")
+    if at_risk not in get_args(AtRisk):
+        raise ConfigurationError(f"sample_truth: at_risk={at_risk!r} is not valid; "
+                                 f"use one of {list(get_args(AtRisk))}.")
+    if isinstance(months, bool) or not isinstance(months, (int, np.integer)) or months < 1:
+        raise ConfigurationError(f"sample_truth: months={months!r} is not valid; use an integer >= 1.")
+    po = potential_outcomes[(potential_outcomes["programme"] == programme).to_numpy()]
+    ids = po["person_id"].astype(str).to_numpy()
+    dup = pd.Series(ids).duplicated(keep=False).to_numpy()
+    who = pd.Series(np.asarray(persons)).astype(str).to_numpy()
+    pos = pd.Index(ids[~dup]).get_indexer(who)
+    rows = np.flatnonzero(~dup)
+    if (pos < 0).any():
+        bad = who[pos < 0]
+        several = np.isin(bad, ids[dup])
+        what = "several potential-outcome rows" if several.all() else "no potential-outcome row"
+        raise DataValidationError(f"sample_truth: {len(bad)} of {len(who)} persons have {what} for programme "
+                                  f"{programme!r} (e.g. {bad[0]!r}).")
+    po = po.iloc[rows[pos]]
+    index = _month_number(po["index_month"])
+    end = _month_number(po["followup_end"])
+    if np.ndim(start) == 0:
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
+            raise ConfigurationError(f"sample_truth: start={start!r} is not valid; use a month offset (int) from "
+                                     "the index month or one date per person.")
+        first = index + int(start)
+    else:
+        first = _month_number(start)
+        if len(first) != len(who):
+            raise ConfigurationError(f"sample_truth: start has {len(first)} dates for {len(who)} persons.")
+    outside = (first < index) | (first + int(months) > end)
+    if outside.any():
+        k = int(np.flatnonzero(outside)[0])
+        raise ConfigurationError(
+            f"sample_truth: the window of {int(outside.sum())} of {len(who)} persons lies outside the 36 months "
+            f"from their index month that the ground truth follows (e.g. {who[k]!r}: index offset "
+            f"{int(first[k] - index[k])}, {months} months; offset + months must be <= {int(end[k] - index[k])}).")
+    out = {"person_id": who, "index_month": po["index_month"].to_numpy(),
+           "start": (first.astype("datetime64[M]")).astype("datetime64[ns]")}
+    risks, n_risk = {}, {}
+    for arm in ("treated", "untreated"):
+        c = _month_number(po[f"cert_month_{arm}"])
+        d = _month_number(po[f"death_month_{arm}"])
+        ok = (c >= first) & (d >= first) if at_risk == "arm" else np.ones(len(who), bool)
+        ev = (c >= first) & (c < first + int(months))
+        out[f"at_risk_{arm}"] = ok.astype(np.int64)
+        out[f"event_{arm}"] = (ev & ok).astype(np.int64)
+        n_risk[arm] = int(ok.sum())
+        risks[arm] = float((ev & ok).sum() / ok.sum()) if ok.any() else float("nan")
+    per = pd.DataFrame(out)
+    return SampleTruth(risk_difference=risks["treated"] - risks["untreated"], risk_treated=risks["treated"],
+                       risk_untreated=risks["untreated"], n=len(who), n_at_risk_treated=n_risk["treated"],
+                       n_at_risk_untreated=n_risk["untreated"], months=int(months), programme=programme,
+                       at_risk=at_risk, persons=per)
