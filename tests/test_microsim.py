@@ -177,32 +177,34 @@ def test_engines_agree_with_waning_effect_and_individual_multipliers():
     assert np.abs(z).max() < 3, z
 
 
-def test_outcome_rows_are_the_cohort_probabilities(params):
+@pytest.mark.parametrize("frailty", [False, True])
+def test_outcome_rows_are_the_cohort_probabilities(params, frailty):
     from wellness_research.microsim._model import DEAD
 
     eff = Effect(0.5, hr_progression=0.7, duration_years=0.5, waning=0.5)
-    tab = build_tables(params, years=2, cycle="month", effect=eff)
+    tab = build_tables(params, years=2, cycle="month", effect=eff, frailty=frailty)
     # level 0 = no effect, then one level per distinct ratio pair; 0 again once the effect has waned
     assert tab.level_of_cycle[0] == 1 and tab.level_of_cycle[-1] == 0
-    L, A = tab.level_cert_h.shape[0], tab.n_ages
+    L, A, G = tab.level_cert_h.shape[0], tab.n_ages, tab.n_groups
+    assert G == (3 if frailty else 1)
     assert L == tab.level_of_cycle.max() + 1
-    cum = tab.row_cum.reshape(L, 2, A, 8, 9)
-    nxt = tab.row_next.reshape(L, 2, A, 8, 9)
+    cum = tab.row_cum.reshape(L, 2, G, A, 8, 9)
+    nxt = tab.row_next.reshape(L, 2, G, A, 8, 9)
     assert (np.diff(cum, axis=-1) >= 0).all() and (cum[..., -1] == 1.0).all()
     assert (nxt[..., 0] == DEAD).all() and (nxt[..., 1] == np.arange(8)).all()
     prob = np.diff(cum, axis=-1, prepend=0.0)
     by_state = np.zeros_like(prob)
     np.put_along_axis(by_state, nxt.astype(np.intp), prob, axis=-1)
-    entry = np.diff(np.r_[0.0, tab.entry_cum])
+    entry = np.diff(tab.entry_cum, axis=-1, prepend=0.0)  # (2, A, 7)
     for t in (0, 9, 23):
-        v, lev = 1, tab.level_of_cycle[t]
-        d = tab.death_p  # (2, A, 8)
-        c = -np.expm1(-tab.cert_h[v, t])  # (2, A)
-        want = np.zeros((2, A, 8, 9))
+        lev = tab.level_of_cycle[t]
+        d = tab.death_p[:, None]  # (2, 1, A, 8)
+        c = -np.expm1(-tab.level_cert_h[lev])  # (2, G, A)
+        want = np.zeros((2, G, A, 8, 9))
         want[..., 8] = d
-        want[:, :, 0, 0] = (1 - d[..., 0]) * (1 - c)
-        want[:, :, 0, 1:8] = ((1 - d[..., 0]) * c)[..., None] * entry
-        want[:, :, 1:, :8] = (1 - d[..., 1:])[..., None] * tab.trans[v, t, 1:, :]
+        want[..., 0, 0] = (1 - d[..., 0]) * (1 - c)
+        want[..., 0, 1:8] = ((1 - d[..., 0]) * c)[..., None] * entry[:, None]
+        want[..., 1:, :8] = (1 - d[..., 1:])[..., None] * tab.level_trans[lev][:, None, :, 1:, :]
         np.testing.assert_allclose(by_state[lev], want, atol=1e-15)
 
 
@@ -276,3 +278,192 @@ def test_z_scores_look_standard_normal():
     # 2.5-5 % per seed, so ~1-2 of 40 seeds are expected; more than 6 has probability < 0.5 %
     exceed = int((np.abs(z).max(axis=(1, 2)) > 3).sum())
     assert exceed <= 6, exceed
+
+
+# ----------------------------------------------------------------- age band x sex tables, frailty
+def _digest(pr) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (pr.occupancy_detail, pr.new_certifications_detail, pr.deaths_detail):
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]
+
+
+@pytest.mark.parametrize(("cycle", "cov", "digest"), [
+    # produced by the engine before the age band x sex / frailty change (git a02fd86, this test's
+    # population and call, run from a worktree of that commit): frailty off and a broadcast matrix
+    # must give the same counts, bit for bit
+    ("month", None, "b3dd7498b025777a"), ("month", "m", "ae85e7abbb7c3fb0"),
+    ("year", None, "d1c4530e54dc4a79"), ("year", "m", "b8898a4f488e8775"),
+])
+def test_broadcast_matrix_without_frailty_is_bit_identical_to_before(cycle, cov, digest):
+    pop = _homogeneous_population(20)
+    pop["m"] = np.tile([0.5, 1.0, 2.0], len(pop) // 3 + 1)[: len(pop)]
+    eff = Effect(0.6, hr_progression=0.8, duration_years=2, waning=3)
+    pr = project(pop, effect=eff, seed=11, uptake=0.7, years=4, cycle=cycle, covariate_hr=cov)
+    assert _digest(pr) == digest
+
+
+def _by_band(params, matrix_85f=None):
+    """The default matrix written per band x sex (all equal unless the women 85+ get ``matrix_85f``)."""
+    tm = params.value("transitions.annual_matrix_percent")
+    fem = [tm, tm, matrix_85f if matrix_85f is not None else tm]
+    return params.replace({"transitions.annual_matrix_percent": {
+        "bands": ["65-74", "75-84", "85+"], "male": [tm] * 3, "female": fem}})
+
+
+def test_matrix_by_band_and_sex_selects_the_row_of_each_person(params):
+    same = _by_band(params)
+    assert same.annual_matrix_cells.shape == (2, params.ages.size, 8, 8)
+    np.testing.assert_array_equal(same.annual_matrix_cells, params.annual_matrix_cells)
+    pop = _homogeneous_population(5)
+    a = project(pop, effect=0.7, seed=4, years=3, parameters=same)
+    b = project(pop, effect=0.7, seed=4, years=3)
+    assert a.tidy().equals(b.tidy())
+    # a faster progression for women 85+ only: other cells unchanged (common random numbers), theirs differ
+    fast = np.triu(np.ones((7, 7))) * 10 + np.eye(7) * 30
+    p2 = _by_band(params, fast.tolist())
+    assert (p2.annual_matrix_cells[1, 85 - 65:] != params.annual_matrix_cells[1, 85 - 65:]).any()
+    np.testing.assert_array_equal(p2.annual_matrix_cells[0], params.annual_matrix_cells[0])
+    np.testing.assert_array_equal(p2.annual_matrix_cells[1, :20], params.annual_matrix_cells[1, :20])
+    c = project(pop, effect=0.7, seed=4, years=3, parameters=p2)
+    d = c.occupancy_detail - b.occupancy_detail  # (arm, sex, age, T + 1, 9)
+    # women who start younger than 82 never reach 85 in 3 years
+    assert not d[:, 0].any() and not d[:, 1, :82 - 65].any() and d[:, 1, 85 - 65:].any()
+    # the pooled matrix defaults to the mean of the bands; an 'all' entry sets it
+    assert p2.annual_matrix.shape == (8, 8)
+    with pytest.raises(ConfigurationError, match="annual_matrix_percent.*bands, male and female"):
+        params.replace({"transitions.annual_matrix_percent": {"bands": ["65+"], "male": [fast.tolist()]}})
+    with pytest.raises(ConfigurationError, match=r"entry_level_mix.*shape \(2, 7\)"):
+        params.replace({"certification.entry_level_mix": {"bands": ["65-79", "80+"], "male": [[1, 0, 0, 0, 0, 0, 0]],
+                                                          "female": [[1, 0, 0, 0, 0, 0, 0]] * 2}})
+
+
+def test_engines_agree_with_band_matrices_entry_mix_and_frailty(params):
+    fast = (np.triu(np.ones((7, 7))) * 10 + np.eye(7) * 30).tolist()
+    p2 = _by_band(params, fast).replace({"certification.entry_level_mix": {
+        "bands": ["65-79", "80+"], "male": [[0.5, 0.2, 0.1, 0.1, 0.05, 0.03, 0.02]] * 2,
+        "female": [[0.33, 0.12, 0.24, 0.05, 0.08, 0.15, 0.03], [0.1, 0.1, 0.2, 0.2, 0.2, 0.1, 0.1]]}})
+    pop = _homogeneous_population(150)
+    # frailty a function of sex and age (or unknown: drawn from the reference mix), so every
+    # (sex, age) cell is homogeneous and the binomial variance of _z_scores is exact
+    groups = np.array(["robust", "pre-frail", "frail", None], dtype=object)
+    pop["frailty"] = groups[(pop["age"].to_numpy() + 2 * (pop["sex"] == "F").to_numpy()) % 4]
+    for cycle in ("month", "year"):
+        mic = project(pop, p2, effect=Effect(0.6, hr_progression=0.8, duration_years=2, waning=3), seed=5,
+                      uptake=0.6, cycle=cycle, frailty=True)
+        coh = project(pop, p2, effect=Effect(0.6, hr_progression=0.8, duration_years=2, waning=3),
+                      engine="cohort", uptake=0.6, cycle=cycle, frailty=True)
+        n = coh.occupancy_detail[..., 0, :].sum(axis=-1)
+        p = coh.occupancy_detail[..., -1, :] / np.where(n > 0, n, 1)[..., None]
+        var = (n[..., None] * p * (1 - p)).sum(axis=(1, 2))
+        z = (mic.occupancy[:, -1] - coh.occupancy[:, -1]) / np.sqrt(var)
+        # seed fixed before looking (the engines' agreement test pattern above)
+        assert np.abs(z).max() < 3, (cycle, z)
+
+
+def test_frailty_rescaling_keeps_the_incidence_at_the_reference_mix(params):
+    # sum_g pi_g(a, s) lambda_g(a, s) = lambda(a, s): the multipliers average to 1 over the reference mix
+    m = params.frailty_cert_multiplier  # (2, n_ages, 3)
+    np.testing.assert_allclose((params.frailty_reference_mix * m).sum(axis=-1), 1.0, rtol=1e-12)
+    # ratios between groups are the hazard ratios of DOMAIN.md §9 ([E] midpoints 1.75 and 3.5)
+    np.testing.assert_allclose(m[..., 1] / m[..., 0], 1.75)
+    np.testing.assert_allclose(m[..., 2] / m[..., 0], 3.5)
+    assert params.frailty_cutoffs == (4, 8)  # Satake et al. 2016, DOMAIN.md §4.2
+    # first-cycle certifications of a population at the reference mix: the frailty-free incidence
+    tab0 = build_tables(params, years=1, cycle="year", effect=Effect())
+    tab1 = build_tables(params, years=1, cycle="year", effect=Effect(), frailty=True)
+    mean_h = (tab1.level_cert_h[0] * np.moveaxis(params.frailty_reference_mix, 2, 1)).sum(axis=1)
+    np.testing.assert_allclose(mean_h, tab0.level_cert_h[0, :, 0], rtol=1e-12)
+
+
+def test_neutral_frailty_gives_the_frailty_free_projection(params):
+    # hazard ratios 1 and no moves between groups: the frailty stream is drawn but changes nothing
+    neutral = params.replace({"frailty.certification_hazard_ratio": [1.0, 1.0, 1.0],
+                              "frailty.annual_transition_matrix": np.eye(3).tolist()})
+    pop = _homogeneous_population(10)
+    a = project(pop, neutral, effect=0.7, seed=8, years=3, frailty=True)
+    b = project(pop, neutral, effect=0.7, seed=8, years=3)
+    assert a.tidy().equals(b.tidy())
+    # hazard ratio 1 on the programme: identical arms with frailty on too (common random numbers)
+    pr = project(pop, effect=1.0, seed=8, years=3, frailty=True)
+    np.testing.assert_array_equal(pr.occupancy_detail[0], pr.occupancy_detail[1])
+
+
+def test_frailty_raises_incidence_of_the_frail_and_bad_inputs_are_named(params):
+    pop = pd.DataFrame({"age": [75] * 3000, "sex": ["F"] * 3000, "state": ["independent"] * 3000})
+    first = {}
+    for g in ("robust", "frail"):
+        pr = project(pop.assign(frailty=g), effect=None, years=1, cycle="year", engine="cohort", frailty=True)
+        first[g] = float(pr.new_certifications_detail[0].sum())
+    assert first["frail"] / first["robust"] == pytest.approx(3.5, rel=0.1)  # moves within the year blur it
+    with pytest.raises(DataValidationError, match=r"column 'frailty'.*'very frail'"):
+        project(pop.assign(frailty="very frail"), frailty=True, years=1)
+    from wellness_research.microsim.engine import encode_population
+
+    enc = encode_population(pop)
+    with pytest.raises(ConfigurationError, match="encoded without frailty"):
+        project(enc, frailty=True, years=1)
+    with pytest.raises(ConfigurationError, match="frailty must be True or False"):
+        project(pop, frailty="yes", years=1)
+    enc_f = encode_population(pop.assign(frailty="frail"), frailty=True)
+    assert project(enc_f, frailty=True, years=2, seed=1).tidy().equals(
+        project(pop.assign(frailty="frail"), frailty=True, years=2, seed=1).tidy())
+
+
+def test_frailty_section_is_all_or_nothing(tmp_path):
+    import yaml
+    from importlib import resources
+
+    doc = yaml.safe_load(resources.files("wellness_research.microsim").joinpath("defaults.yaml").read_text("utf-8"))
+    doc["frailty"].pop("reference_mix")
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="frailty section needs all"):
+        load_parameters(f)
+    doc.pop("frailty")
+    f.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    p = load_parameters(f)
+    assert not p.has_frailty
+    with pytest.raises(ConfigurationError, match="frailty=True needs the parameters' frailty section"):
+        project(pd.DataFrame({"age": [70], "sex": ["M"], "state": ["independent"]}), p, frailty=True, years=1)
+
+
+def test_population_at_frailty_from_latest_checklist():
+    items = [f"q{j:02d}" for j in range(1, 26)]
+
+    def kcl(pid, day, total, missing=0):
+        row = {"person_id": pid, "survey_date": pd.Timestamp(day)}
+        for j, q in enumerate(items):
+            row[q] = pd.NA if j >= 25 - missing else int(j < total)
+        return row
+
+    res = pd.DataFrame({
+        "person_id": list("ABCDEF"), "birth_month": pd.to_datetime(["1945-01-01"] * 6), "sex": ["F"] * 6,
+        "move_in_date": pd.NaT, "move_out_date": pd.NaT, "death_date": pd.NaT})
+    k = pd.DataFrame([
+        kcl("A", "2021-01-01", 9), kcl("A", "2021-06-01", 3),  # latest: 3 -> robust
+        kcl("B", "2020-01-01", 0, missing=20), kcl("B", "2021-06-01", 4),  # pre-frail from 4 (Satake 2016)
+        kcl("C", "2021-06-01", 7), kcl("C", "2022-06-01", 0),  # the later survey is after the date
+        kcl("D", "2021-06-01", 8),  # frail from 8
+        kcl("E", "2021-06-01", 2, missing=3),  # 2 answered + 3 missing could reach 5: undetermined
+        # F: no checklist
+    ]).astype({q: "Int64" for q in items})
+    tables = {"residents": res, "ltc_certifications": pd.DataFrame(
+        columns=["person_id", "decision_date", "level", "valid_from", "valid_to"]), "kihon_checklist": k}
+    before = k.copy()
+    pop = population_at(tables, "2022-04-01", frailty=True)
+    assert pop.set_index("person_id")["frailty"].to_dict() == {
+        "A": "robust", "B": "pre-frail", "C": "pre-frail", "D": "frail", "E": "unknown", "F": "unknown"}
+    assert pop.attrs["frailty_counts"] == {"robust": 1, "pre-frail": 2, "frail": 1, "unknown: no checklist": 1,
+                                           "unknown: unanswered items decide the group": 1}
+    pd.testing.assert_frame_equal(k, before)
+    # 2 answered + 1 missing stays robust whatever the missing answer
+    k2 = pd.DataFrame([*k.to_dict("records"), kcl("E", "2021-07-01", 2, missing=1)]).astype({q: "Int64" for q in items})
+    pop2 = population_at({**tables, "kihon_checklist": k2}, "2022-04-01", frailty=True)
+    assert pop2.set_index("person_id").loc["E", "frailty"] == "robust"
+    assert "frailty" not in population_at(tables, "2022-04-01").columns
+    with pytest.raises(DataValidationError, match="kihon_checklist"):
+        population_at({k_: v for k_, v in tables.items() if k_ != "kihon_checklist"}, "2022-04-01", frailty=True)
+    project(pop, frailty=True, years=1, engine="cohort")

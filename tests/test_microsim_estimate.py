@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from wellness_research.errors import ConfigurationError, DataValidationError
-from wellness_research.microsim import load_parameters
+from wellness_research.microsim import STATES, load_parameters
 from wellness_research.microsim.calibrate import calibration_report
 from wellness_research.microsim.estimate import estimate_parameters, observed_histories
 
@@ -97,7 +97,7 @@ def test_transition_matrix_from_four_histories():
     assert ex.loc[nogai[0], "rows"] == 1
     # rows without data keep the default row
     np.testing.assert_allclose(m[5], load_parameters().annual_matrix[5])
-    c = _used(est, "transitions.annual_matrix")
+    c = _used(est, "transitions.annual_matrix").query("sex == 'all'")  # the pooled rows
     assert c.query("from_state == '要支援1'")["count"].sum() == 4
     assert c.query("from_state == '要介護1'")["count"].sum() == 4
 
@@ -184,3 +184,36 @@ def test_estimated_parameters_reproduce_later_years(small_city):
     assert (ltc["relative_difference"].abs() < ltc["tolerance"] / ltc["model"]).all()
     for k, v in before.items():
         pd.testing.assert_frame_equal(small_city[k], v)
+
+
+def test_band_sex_rows_are_smoothed_toward_the_pooled_row():
+    a, b = 3.0, 2.0
+    est = estimate_parameters(_transition_tables(), start=2019, end=2021, smoothing=a, cell_smoothing=b)
+    p = est.parameters
+    pooled = p.annual_matrix[1]
+    cells = est.counts.query("parameter == 'transitions.annual_matrix' and from_state == '要支援1' and sex != 'all'")
+    for (sx, band), g in cells.groupby(["sex", "band"]):
+        n = g.set_index("to_state")["count"].reindex(list(STATES[:-1])).to_numpy()
+        want = (n + b * pooled) / (n.sum() + b)  # (n_c + b p_pooled) / (sum n_c + b)
+        np.testing.assert_allclose(g.set_index("to_state")["value"].reindex(list(STATES[:-1])), want, atol=1e-12)
+        lo = int(band.split("-")[0].rstrip("+"))
+        got = p.annual_matrix_cells[0 if sx == "M" else 1, lo - p.min_age, 1]
+        np.testing.assert_allclose(got, want, atol=1e-7)  # the value the engines use (rounded to 1e-8 %)
+        if n.sum() == 0:
+            np.testing.assert_allclose(got, pooled, atol=1e-7)  # no persons: the pooled row
+    assert len(np.unique(p.annual_matrix_cells[:, :, 1].reshape(-1, 8), axis=0)) > 1  # bands differ
+    # a very large cell weight gives the pooled row everywhere (the single-matrix model)
+    big = estimate_parameters(_transition_tables(), start=2019, end=2021, smoothing=a, cell_smoothing=1e12)
+    np.testing.assert_allclose(big.parameters.annual_matrix_cells[..., 1:, :],
+                               np.broadcast_to(big.parameters.annual_matrix[1:, :], (2, 41, 7, 8)), atol=1e-8)
+    with pytest.raises(ConfigurationError, match="cell_smoothing"):
+        estimate_parameters(_transition_tables(), start=2019, end=2021, cell_smoothing=-1)
+
+
+def test_entry_mix_by_band_and_sex():
+    est = estimate_parameters(_incidence_tables(), start=2019, end=2019, smoothing=0, cell_smoothing=0)
+    p = est.parameters
+    # the one new certification (a woman of 75-79, at 要支援1) sets her band's mix; bands without
+    # new certifications take the pooled mix
+    np.testing.assert_allclose(p.entry_mix_cells[1, 75 - 65], [1, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_allclose(p.entry_mix_cells[0, 0], p.entry_mix)

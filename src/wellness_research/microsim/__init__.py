@@ -33,7 +33,7 @@ from .economics import (
 from .effect import Effect
 from .engine import EncodedPopulation, encode_population, project
 from .estimate import EstimatedParameters, estimate_parameters, observed_histories
-from .parameters import LEVELS, STATES, Parameters, load_parameters
+from .parameters import FRAILTY_GROUPS, LEVELS, STATES, Parameters, load_parameters
 from .population import population_at
 from .projection import Projection
 from .psa import Beta, Dirichlet, Fixed, Gamma, LogNormal, PSAResult, run_psa
@@ -45,6 +45,7 @@ __all__ = [
     "Effect",
     "EncodedPopulation",
     "EstimatedParameters",
+    "FRAILTY_GROUPS",
     "Fixed",
     "Gamma",
     "LEVELS",

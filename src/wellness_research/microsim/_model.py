@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ConfigurationError
 from .convert import annual_to_cycle_matrix
 from .effect import Effect
 from .parameters import Parameters
@@ -45,11 +46,13 @@ DEAD = 8
 
 @dataclass(frozen=True)
 class CycleTables:
-    """Tables indexed by variant (0 control / non-participant, 1 participant), cycle, sex, age row.
+    """Tables indexed by effect level, sex, frailty group, age row and state.
 
-    The ``row_*`` arrays are flat views of ``(n_levels, 2 sex, n_ages, 8 states, 9 outcomes)`` for the
-    compiled kernel: the row of level ``l``, sex ``s``, age row ``a``, state ``k`` starts at
-    ``(((l * 2 + s) * n_ages + a) * 8 + k) * 9``.
+    The ``row_*`` arrays are flat views of ``(n_levels, 2 sex, G, n_ages, 8 states, 9 outcomes)`` for
+    the compiled kernel (``G = 1`` without frailty, 3 with): the row of level ``l``, sex ``s``, group
+    ``g``, age row ``a``, state ``k`` starts at ``((((l * 2 + s) * G + g) * n_ages + a) * 8 + k) * 9``.
+    Level 0 is the control (and non-participants); the intervention arm's participants use
+    ``level_of_cycle[t]``.
     """
 
     dt: float
@@ -58,14 +61,16 @@ class CycleTables:
     n_ages: int
     age_step: np.ndarray  # (T,) whole years elapsed at cycle t
     death_p: np.ndarray  # (2 sex, n_ages, 8)
-    cert_h: np.ndarray  # (2 variant, T, 2 sex, n_ages) cumulative hazard of certification in the cycle
-    trans: np.ndarray  # (2 variant, T, 8, 8) given survival; row 0 unused
-    entry_cum: np.ndarray  # (7,) cumulative entry mix, last exactly 1
+    entry_cum: np.ndarray  # (2 sex, n_ages, 7) cumulative entry mix, last exactly 1
     conversion_error: float
     level_of_cycle: np.ndarray  # (T,) int64 effect level of participants at cycle t (0 = no effect)
-    level_cert_h: np.ndarray  # (n_levels, 2 sex, n_ages) certification hazard per cycle by level
+    level_cert_h: np.ndarray  # (n_levels, 2 sex, G, n_ages) certification hazard per cycle by level
+    level_trans: np.ndarray  # (n_levels, 2 sex, n_ages, 8, 8) per-cycle matrix given survival; row 0 unused
     row_cum: np.ndarray  # flat float64, cumulative outcome probabilities (see the class docstring)
     row_next: np.ndarray  # flat int8, the next state of each position of ``row_cum``
+    n_groups: int = 1  # frailty groups G (1 = frailty off)
+    frailty_cum: np.ndarray | None = None  # (G, G) cumulative per-cycle transitions between groups
+    frailty_init_cum: np.ndarray | None = None  # (2, n_ages, G) cumulative reference mix (unknown group)
 
 
 def _progression(m: np.ndarray, hr: float) -> np.ndarray:
@@ -84,18 +89,18 @@ def _progression(m: np.ndarray, hr: float) -> np.ndarray:
 
 
 def _outcome_rows(death_p: np.ndarray, cert_h: np.ndarray, trans: np.ndarray, entry: np.ndarray):
-    """Cumulative outcome rows ``(L, 2, A, 8, 9)`` and their next states, for levels ``L``.
+    """Cumulative outcome rows ``(L, 2, G, A, 8, 9)`` and their next states, for levels ``L``.
 
-    ``death_p`` (2, A, 8); ``cert_h`` (L, 2, A); ``trans`` (L, 8, 8); ``entry`` (7,) entry mix.
+    ``death_p`` (2, A, 8); ``cert_h`` (L, 2, G, A); ``trans`` (L, 2, A, 8, 8); ``entry`` (2, A, 7).
     """
-    L, _, A = cert_h.shape
-    prob = np.zeros((L, 2, A, 8, 9))  # by next state, dead last (index 8)
-    surv = 1.0 - death_p  # (2, A, 8)
-    c = -np.expm1(-cert_h)  # (L, 2, A)
-    prob[..., 8] = death_p[None]
-    prob[..., 0, 0] = surv[None, :, :, 0] * (1.0 - c)
-    prob[..., 0, 1:8] = (surv[None, :, :, 0] * c)[..., None] * entry
-    prob[..., 1:, :8] = surv[None, :, :, 1:, None] * trans[:, None, None, 1:, :]
+    L, _, G, A = cert_h.shape
+    prob = np.zeros((L, 2, G, A, 8, 9))  # by next state, dead last (index 8)
+    surv = (1.0 - death_p)[None, :, None]  # (1, 2, 1, A, 8)
+    c = -np.expm1(-cert_h)  # (L, 2, G, A)
+    prob[..., 8] = death_p[None, :, None]
+    prob[..., 0, 0] = surv[..., 0] * (1.0 - c)
+    prob[..., 0, 1:8] = (surv[..., 0] * c)[..., None] * entry[None, :, None]
+    prob[..., 1:, :8] = surv[..., 1:, None] * trans[:, :, None, :, 1:, :]
     order = np.empty((8, 9), dtype=np.int8)
     for k in range(8):
         order[k] = [DEAD, k] + [j for j in range(8) if j != k]
@@ -126,22 +131,60 @@ def _cycle_matrix(annual: np.ndarray, dt: float) -> tuple[np.ndarray, float]:
     if hit is None:
         conv = annual_to_cycle_matrix(a, fraction=dt)
         m = np.array(conv.matrix, dtype=np.float64)
+        err = float(conv.max_abs_error)
         m.setflags(write=False)
         if len(_CONVERSIONS) >= 64:
             _CONVERSIONS.pop(next(iter(_CONVERSIONS)))
-        hit = _CONVERSIONS[key] = (m, float(conv.max_abs_error))
+        hit = _CONVERSIONS[key] = (m, err)
     return hit
 
 
-def build_tables(params: Parameters, *, years: int, cycle: str, effect: Effect) -> CycleTables:
-    """Build the per-cycle tables of both variants for a horizon of ``years``."""
+def _cum_rows(p: np.ndarray) -> np.ndarray:
+    """Cumulative sums along the last axis with the last entry exactly 1."""
+    out = np.cumsum(p, axis=-1)
+    out[..., -1] = 1.0
+    return out
+
+
+def build_tables(params: Parameters, *, years: int, cycle: str, effect: Effect, frailty: bool = False) -> CycleTables:
+    """Build the per-cycle tables of both variants for a horizon of ``years``.
+
+    The annual matrix of every (sex, age) cell is converted once per *distinct* matrix (a broadcast
+    matrix is converted once). With ``frailty`` the certification hazard of the independent state
+    has one row per frailty group (the rescaled multipliers of :class:`Parameters`) and the groups move
+    by the per-cycle version of the annual frailty matrix.
+    """
     cpy = 12 if cycle == "month" else 1
     dt = 1.0 / cpy
     T = years * cpy
-    m, conversion_error = _cycle_matrix(params.annual_matrix, dt)
+    A = params.incidence.shape[1]
+    cells = np.ascontiguousarray(params.annual_matrix_cells).reshape(2 * A, 64)
+    if (cells == cells[0]).all():  # broadcast: one matrix
+        uniq, inverse = cells[:1], np.zeros(2 * A, dtype=np.intp)
+    else:  # distinct matrices in order of first appearance (cheaper than np.unique for 82 rows)
+        first: dict[bytes, int] = {}
+        inverse = np.array([first.setdefault(r.tobytes(), len(first)) for r in cells], dtype=np.intp)
+        uniq = cells[np.unique(inverse, return_index=True)[1]]
+    convs = [_cycle_matrix(u.reshape(8, 8), dt) for u in uniq]
+    mats = np.stack([c[0] for c in convs])  # (U, 8, 8)
+    conversion_error = max(c[1] for c in convs)
     hrs = np.array([effect.hazard_ratios((t + 0.5) * dt) for t in range(T)])  # (T, 2)
     death_p = -np.expm1(-(params.death_baseline[:, :, None] * params.level_hr[None, None, :]) * dt)
-    base_h = params.incidence * dt  # (2, n_ages)
+    if frailty:
+        if not params.has_frailty:
+            raise ConfigurationError(
+                "frailty=True needs the parameters' frailty section (frailty.kcl_cutoffs, "
+                "frailty.certification_hazard_ratio, frailty.reference_mix, frailty.annual_transition_matrix).")
+        G = 3
+        base_h = (params.incidence[:, None, :] * np.moveaxis(params.frailty_cert_multiplier, 2, 1)) * dt  # (2, G, A)
+        fm, ferr = _cycle_matrix(params.frailty_annual_matrix, dt)
+        conversion_error = max(conversion_error, ferr)
+        frailty_cum = _cum_rows(fm)
+        frailty_init_cum = _cum_rows(params.frailty_reference_mix)
+    else:
+        G = 1
+        base_h = (params.incidence * dt)[:, None, :]  # (2, 1, A)
+        frailty_cum = frailty_init_cum = None
     # effect levels: 0 = (1, 1), then the distinct pairs in order of first appearance
     pairs: list[tuple[float, float]] = [(1.0, 1.0)]
     level_of_cycle = np.zeros(T, dtype=np.int64)
@@ -152,21 +195,15 @@ def build_tables(params: Parameters, *, years: int, cycle: str, effect: Effect) 
             index[key] = len(pairs)
             pairs.append(key)
         level_of_cycle[t] = index[key]
-    level_cert_h = np.stack([base_h * hc for hc, _ in pairs])  # (L, 2, n_ages)
-    level_trans = np.stack([_progression(m, hp) for _, hp in pairs])  # (L, 8, 8)
-    cert_h = np.empty((2, T, 2, params.incidence.shape[1]))
-    cert_h[0] = base_h[None]
-    cert_h[1] = level_cert_h[level_of_cycle]
-    trans = np.empty((2, T, 8, 8))
-    trans[0] = m[None]
-    trans[1] = level_trans[level_of_cycle]
-    entry_cum = np.cumsum(params.entry_mix)
-    entry_cum[-1] = 1.0
-    entry = np.diff(np.concatenate([[0.0], entry_cum]))  # the cohort engine's entry mix, exactly
+    level_cert_h = np.stack([base_h * hc for hc, _ in pairs])  # (L, 2, G, A)
+    level_trans = np.stack([np.stack([_progression(m, hp) for m in mats]) for _, hp in pairs])  # (L, U, 8, 8)
+    level_trans = level_trans[:, inverse.reshape(2, A)]  # (L, 2, A, 8, 8)
+    entry_cum = _cum_rows(params.entry_mix_cells)
+    entry = np.diff(entry_cum, axis=-1, prepend=0.0)  # the cohort engine's entry mix, exactly
     row_cum, row_next = _outcome_rows(death_p, level_cert_h, level_trans, entry)
     return CycleTables(
-        dt=dt, n_cycles=T, cycles_per_year=cpy, n_ages=params.incidence.shape[1],
-        age_step=np.arange(T) // cpy, death_p=death_p, cert_h=cert_h, trans=trans, entry_cum=entry_cum,
-        conversion_error=conversion_error, level_of_cycle=level_of_cycle, level_cert_h=level_cert_h,
-        row_cum=row_cum, row_next=row_next,
+        dt=dt, n_cycles=T, cycles_per_year=cpy, n_ages=A, age_step=np.arange(T) // cpy, death_p=death_p,
+        entry_cum=entry_cum, conversion_error=conversion_error, level_of_cycle=level_of_cycle,
+        level_cert_h=level_cert_h, level_trans=level_trans, row_cum=row_cum, row_next=row_next,
+        n_groups=G, frailty_cum=frailty_cum, frailty_init_cum=frailty_init_cum,
     )

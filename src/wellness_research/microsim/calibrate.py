@@ -16,7 +16,7 @@ Tolerance
 around the model's expectation (Poisson ``sqrt(model)`` for counts; binomial
 ``sqrt(p (1 - p) / n)`` for shares; for costs the standard error of the sum of independent person
 totals, ``sqrt(sum_i (x_i - mean)^2)``) and ``relative`` a margin for parameter and structural error
-(estimated parameters, no latent frailty, one transition matrix for all ages). Defaults ``z = 3`` and
+(estimated parameters, no latent frailty, one transition matrix per sex × age band (broadcast when the parameters give one)). Defaults ``z = 3`` and
 ``relative = 0.10``.
 """
 

@@ -1,6 +1,7 @@
 """Expected-value cohort engine: the same per-cycle model as the microsimulation, by cell.
 
-Persons are grouped into cells of identical sex, starting age, starting state and hazard multiplier;
+Persons are grouped into cells of identical sex, starting age, starting state, frailty group (when
+used) and hazard multiplier;
 each cell's state distribution is advanced with the per-cycle tables of
 :mod:`wellness_research.microsim._model` (death, then first certification or the level move given
 survival). The intervention arm is the mixture ``uptake * participants + (1 - uptake) * others``.
@@ -17,31 +18,46 @@ from ._model import CycleTables
 __all__ = ["run_cohort"]
 
 
-def _advance(sex, a0, state, mult, counts, tables: CycleTables, v: int):
-    T = tables.n_cycles
+def _advance(sex, a0, state, grp, mult, counts, tables: CycleTables, v: int):
+    """Advance cells ``(C,)`` for all cycles; the joint distribution over frailty group x state is
+    tracked (``(C, G, 9)``), since the group changes the certification hazard of the independent."""
+    T, G = tables.n_cycles, tables.n_groups
     C = len(sex)
-    x = np.zeros((C, 9))
-    x[np.arange(C), state] = 1.0
+    x = np.zeros((C, G, 9))
+    if G == 1:
+        x[np.arange(C), 0, state] = 1.0
+    else:
+        init = np.diff(tables.frailty_init_cum[sex, a0], axis=-1, prepend=0.0)  # (C, G) reference mix
+        known = grp < G
+        x[np.flatnonzero(known), grp[known], state[known]] = 1.0
+        unk = np.flatnonzero(~known)
+        x[unk, :, state[unk]] = init[unk]
+        fm = np.diff(tables.frailty_cum, axis=-1, prepend=0.0)  # (G, G) per-cycle moves, as the kernel draws them
     occ = np.empty((T + 1, C, 9))
     newc = np.zeros((T, C, 9))
     dth = np.zeros((T, C, 9))
-    occ[0] = x
-    entry = np.diff(np.concatenate([[0.0], tables.entry_cum]))
+    occ[0] = x.sum(axis=1)
+    entry_all = np.diff(tables.entry_cum, axis=-1, prepend=0.0)  # (2, A, 7)
+    g_idx = np.arange(G)
     for t in range(T):
+        lev = tables.level_of_cycle[t] if v == 1 else 0
         a = np.minimum(a0 + tables.age_step[t], tables.n_ages - 1)
         d = tables.death_p[sex, a, :]  # (C, 8)
-        dth[t, :, :8] = x[:, :8] * d
-        surv = x[:, :8] * (1.0 - d)
-        c = -np.expm1(-tables.cert_h[v, t, sex, a] * mult)
-        new = surv[:, 0] * c
-        m = tables.trans[v, t]
+        died = x[:, :, :8] * d[:, None, :]  # (C, G, 8)
+        surv = x[:, :, :8] - died
+        h = tables.level_cert_h[lev][sex[:, None], g_idx[None, :], a[:, None]]  # (C, G)
+        c = -np.expm1(-h * mult[:, None])
+        new = surv[:, :, 0] * c  # (C, G)
+        m = tables.level_trans[lev][sex, a]  # (C, 8, 8)
+        entry = entry_all[sex, a]  # (C, 7)
         nxt = np.empty_like(x)
-        nxt[:, 0] = surv[:, 0] - new + surv[:, 1:] @ m[1:, 0]
-        nxt[:, 1:8] = surv[:, 1:] @ m[1:, 1:] + new[:, None] * entry
-        nxt[:, 8] = x[:, 8] + dth[t].sum(axis=1)
-        newc[t, :, 1:8] = new[:, None] * entry
-        x = nxt
-        occ[t + 1] = x
+        nxt[:, :, 0] = surv[:, :, 0] - new + np.einsum("cgk,ck->cg", surv[:, :, 1:], m[:, 1:, 0])
+        nxt[:, :, 1:8] = np.einsum("cgk,ckj->cgj", surv[:, :, 1:], m[:, 1:, 1:]) + new[:, :, None] * entry[:, None, :]
+        nxt[:, :, 8] = x[:, :, 8] + died.sum(axis=2)
+        dth[t, :, :8] = died.sum(axis=1)
+        newc[t, :, 1:8] = new.sum(axis=1)[:, None] * entry
+        x = nxt if G == 1 else np.einsum("cgk,gh->chk", nxt, fm)
+        occ[t + 1] = x.sum(axis=1)
     w = counts[None, :, None]
     return occ * w, newc * w, dth * w
 
@@ -58,19 +74,22 @@ def run_cohort(codes: dict[str, np.ndarray], tables: CycleTables, *, uptake: flo
 
     Returns arrays ``(2 arms, 2 sex, n_ages, T + 1, 9)``, ``(2, 2, n_ages, T, 9)`` twice.
     """
+    n = len(codes["sex"])
     mult = codes.get("mult")
-    mult = np.ones(len(codes["sex"])) if mult is None else mult
+    mult = np.ones(n) if mult is None else mult
+    grp = codes.get("frailty") if tables.n_groups > 1 else None
+    grp = np.zeros(n, dtype=np.int64) if grp is None else grp
     keys = np.rec.fromarrays([codes["sex"].astype(np.int64), codes["age0"].astype(np.int64),
-                              codes["state"].astype(np.int64), mult])
+                              codes["state"].astype(np.int64), grp.astype(np.int64), mult])
     uniq, counts = np.unique(keys, return_counts=True)
-    sex, a0, state, m = (np.asarray(uniq[f]) for f in uniq.dtype.names)
+    sex, a0, state, g, m = (np.asarray(uniq[f]) for f in uniq.dtype.names)
     counts = counts.astype(np.float64)
     res = []
     for v in (0, 1):
         if v == 1 and uptake == 0:
             res.append(res[0])
             continue
-        arrays = _advance(sex, a0, state, m, counts, tables, v)
+        arrays = _advance(sex, a0, state, g, m, counts, tables, v)
         res.append(tuple(_scatter(a, sex, a0, tables.n_ages) for a in arrays))
     out = []
     for i in range(3):

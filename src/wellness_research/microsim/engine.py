@@ -52,7 +52,7 @@ import pandas as pd
 from ..errors import ConfigurationError, DataValidationError
 from ._model import DEAD, CycleTables, build_tables
 from .effect import Effect
-from .parameters import STATES, Parameters, load_parameters
+from .parameters import FRAILTY_GROUPS, STATES, Parameters, load_parameters
 from .projection import Projection
 
 __all__ = ["Cycle", "EncodedPopulation", "EngineName", "encode_population", "project"]
@@ -61,6 +61,9 @@ Cycle = Literal["month", "year"]
 EngineName = Literal["microsim", "cohort"]
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _DEAD = DEAD
+#: xor-ed into the key for each person's second stream (frailty moves): the 64-bit constant of
+#: Steele et al.'s second mixing stage, any odd constant would do
+_FRAILTY_KEY = np.uint64(0xD1B54A32D192ED03)
 
 
 @numba.njit
@@ -80,21 +83,36 @@ def _scan(row_cum, row_next, r, u):
 
 
 @numba.njit
-def _draw_independent(u, sx, a, level, m, death_p, level_cert_h, entry_cum):
+def _draw_independent(u, sx, g, a, level, m, death_p, level_cert_h, entry_cum):
     """The independent person's row with an individual certification multiplier ``m`` (same order:
-    dead, stay, entry levels; the level from the rescaled remainder of ``u``)."""
+    dead, stay, entry levels; the level from the rescaled remainder of ``u``); ``g`` the frailty group."""
     d = death_p[sx, a, 0]
     if u < d:
         return np.int64(_DEAD)
-    c = -np.expm1(-level_cert_h[level, sx, a] * m)
+    c = -np.expm1(-level_cert_h[level, sx, g, a] * m)
     stay = d + (1.0 - d) * (1.0 - c)
     if u < stay:
         return np.int64(0)
     x = (u - stay) / (1.0 - stay)
     j = 0
-    while j < 6 and x >= entry_cum[j]:
+    while j < 6 and x >= entry_cum[sx, a, j]:
         j += 1
     return np.int64(j + 1)
+
+
+@numba.njit
+def _uniform(x):
+    """The uniform on [0, 1) of a splitmix64 state (53 bits, exact)."""
+    return np.float64(np.int64(_mix(x) >> np.uint64(11))) * (1.0 / 9007199254740992.0)
+
+
+@numba.njit
+def _pick(cum, u):
+    """Index of the first cumulative value above ``u`` (the last is exactly 1)."""
+    j = 0
+    while u >= cum[j]:
+        j += 1
+    return np.int64(j)
 
 
 @numba.njit
@@ -108,75 +126,106 @@ def _record(arm, sx, a0, t, s, ns, flow, newc, dth):
         newc[arm, sx, a0, t, ns] += 1
 
 
-@numba.njit(cache=False, nogil=True)
-def _kernel(lo, hi, sex, age0, state0, variant, mult, use_mult, key, n_cycles, cpy, n_ages, level_of_cycle,
-            row_cum, row_next, death_p, level_cert_h, entry_cum, shared, occ0, flow, newc, dth):  # pragma: no cover
-    """Persons ``lo..hi-1``, both arms, all cycles; adds counts into ``occ0``, ``flow``, ``newc``, ``dth``.
+def _make_kernel(with_frailty: bool):
+    """The compiled kernel with or without the frailty stream (``with_frailty`` is frozen into the
+    compiled code as a constant, so the frailty-free kernel carries no frailty branch at all)."""
 
-    Only changes of state are written (a few per cent of person-cycles); occupancy is rebuilt from the
-    starting counts ``occ0`` and the net flows. When both arms are in the same state ``k`` and the
-    intervention arm's effect level ``l`` has the control's rows for that state (``shared[l, k]``:
-    level 0, i.e. non-participants and participants after the effect has waned, and any state the
-    effect does not touch, such as the certified states under an effect on certification only) one
-    scan serves both arms and the change is counted once, in the "both arms" slot 2 of the counts.
-    """
-    lstride = 2 * n_ages * 72
-    for i in range(lo, hi):
-        sx = np.int64(sex[i])
-        a0 = np.int64(age0[i])
-        s0 = np.int64(state0[i])
-        part = variant[i] != 0
-        m = mult[i] if use_mult else 1.0
-        occ0[sx, a0, s0] += 1
-        sc = s0
-        si = s0
-        a = a0
-        k = 0
-        base = (sx * n_ages + a) * 72
-        x = _mix(key ^ _mix(np.uint64(i + 1)))
-        for t in range(n_cycles):
-            x += _GOLDEN
-            u = np.float64(np.int64(_mix(x) >> np.uint64(11))) * (1.0 / 9007199254740992.0)  # < 2**53: exact
-            li = level_of_cycle[t] if part else 0
-            if sc == si and shared[li, sc]:
-                if use_mult and sc == 0:
-                    ns = _draw_independent(u, sx, a, 0, m, death_p, level_cert_h, entry_cum)
-                else:
-                    ns = _scan(row_cum, row_next, base + sc * 9, u)
-                if ns != sc:
-                    _record(2, sx, a0, t, sc, ns, flow, newc, dth)
-                    sc = ns
-                    si = ns
-                    if ns == _DEAD:
-                        break
-            elif (sc == 0 and si == 0 and not use_mult and u >= row_cum[base] and u < row_cum[base + 1]
-                  and u < row_cum[li * lstride + base + 1]):
-                pass  # independent in both arms and staying so in both (the commonest case): no scan
-            else:
-                if sc != _DEAD:
+    def _kernel(lo, hi, sex, age0, state0, variant, mult, use_mult, key, n_cycles, cpy, n_ages, level_of_cycle,
+                row_cum, row_next, death_p, level_cert_h, entry_cum, shared, n_groups, group0, frailty_cum,
+                frailty_init_cum, occ0, flow, newc, dth):  # pragma: no cover
+        """Persons ``lo..hi-1``, both arms, all cycles; adds counts into ``occ0``, ``flow``, ``newc``, ``dth``.
+
+        Only changes of state are written (a few per cent of person-cycles); occupancy is rebuilt from the
+        starting counts ``occ0`` and the net flows. When both arms are in the same state ``k`` and the
+        intervention arm's effect level ``l`` has the control's rows for that state (``shared[l, k]``:
+        level 0, i.e. non-participants and participants after the effect has waned, and any state the
+        effect does not touch, such as the certified states under an effect on certification only) one
+        scan serves both arms and the change is counted once, in the "both arms" slot 2 of the counts.
+
+        With frailty (``n_groups > 1``) each person also carries a frailty group ``g``, shared by both arms
+        and drawn from a second private stream (``key ^ _FRAILTY_KEY``): an unknown starting group
+        (``group0 == n_groups``) from the reference mix of the starting sex and age, then after every
+        cycle's state draw a move by the per-cycle frailty matrix. The group selects the rows (the
+        independent row's certification hazard), so ``base`` shifts by ``n_ages * 72`` per group.
+        """
+        lstride = 2 * n_groups * n_ages * 72
+        gstride = n_ages * 72
+        for i in range(lo, hi):
+            sx = np.int64(sex[i])
+            a0 = np.int64(age0[i])
+            s0 = np.int64(state0[i])
+            part = variant[i] != 0
+            m = mult[i] if use_mult else 1.0
+            occ0[sx, a0, s0] += 1
+            sc = s0
+            si = s0
+            a = a0
+            k = 0
+            g = np.int64(0)
+            y = np.uint64(0)
+            if with_frailty:
+                y = _mix((key ^ _FRAILTY_KEY) ^ _mix(np.uint64(i + 1)))
+                g = np.int64(group0[i])
+                if g >= n_groups:
+                    y += _GOLDEN
+                    g = _pick(frailty_init_cum[sx, a0], _uniform(y))
+            base = ((sx * n_groups + g) * n_ages + a) * 72
+            x = _mix(key ^ _mix(np.uint64(i + 1)))
+            for t in range(n_cycles):
+                x += _GOLDEN
+                u = np.float64(np.int64(_mix(x) >> np.uint64(11))) * (1.0 / 9007199254740992.0)  # < 2**53: exact
+                li = level_of_cycle[t] if part else 0
+                if sc == si and shared[li, sc]:
                     if use_mult and sc == 0:
-                        ns = _draw_independent(u, sx, a, 0, m, death_p, level_cert_h, entry_cum)
+                        ns = _draw_independent(u, sx, g, a, 0, m, death_p, level_cert_h, entry_cum)
                     else:
                         ns = _scan(row_cum, row_next, base + sc * 9, u)
                     if ns != sc:
-                        _record(0, sx, a0, t, sc, ns, flow, newc, dth)
+                        _record(2, sx, a0, t, sc, ns, flow, newc, dth)
                         sc = ns
-                if si != _DEAD:
-                    if use_mult and si == 0:
-                        ns = _draw_independent(u, sx, a, li, m, death_p, level_cert_h, entry_cum)
-                    else:
-                        ns = _scan(row_cum, row_next, li * lstride + base + si * 9, u)
-                    if ns != si:
-                        _record(1, sx, a0, t, si, ns, flow, newc, dth)
                         si = ns
-                if sc == _DEAD and si == _DEAD:
-                    break
-            k += 1
-            if k == cpy:
-                k = 0
-                if a < n_ages - 1:
-                    a += 1
-                    base += 72
+                        if ns == _DEAD:
+                            break
+                elif (sc == 0 and si == 0 and not use_mult and u >= row_cum[base] and u < row_cum[base + 1]
+                      and u < row_cum[li * lstride + base + 1]):
+                    pass  # independent in both arms and staying so in both (the commonest case): no scan
+                else:
+                    if sc != _DEAD:
+                        if use_mult and sc == 0:
+                            ns = _draw_independent(u, sx, g, a, 0, m, death_p, level_cert_h, entry_cum)
+                        else:
+                            ns = _scan(row_cum, row_next, base + sc * 9, u)
+                        if ns != sc:
+                            _record(0, sx, a0, t, sc, ns, flow, newc, dth)
+                            sc = ns
+                    if si != _DEAD:
+                        if use_mult and si == 0:
+                            ns = _draw_independent(u, sx, g, a, li, m, death_p, level_cert_h, entry_cum)
+                        else:
+                            ns = _scan(row_cum, row_next, li * lstride + base + si * 9, u)
+                        if ns != si:
+                            _record(1, sx, a0, t, si, ns, flow, newc, dth)
+                            si = ns
+                    if sc == _DEAD and si == _DEAD:
+                        break
+                if with_frailty:
+                    y += _GOLDEN
+                    ng = _pick(frailty_cum[g], _uniform(y))
+                    if ng != g:
+                        base += (ng - g) * gstride
+                        g = ng
+                k += 1
+                if k == cpy:
+                    k = 0
+                    if a < n_ages - 1:
+                        a += 1
+                        base += 72
+
+    return numba.njit(cache=False, nogil=True)(_kernel)
+
+
+#: the two kernels (each compiled at its first call)
+_KERNELS = {False: _make_kernel(False), True: _make_kernel(True)}
 
 
 @functools.lru_cache(maxsize=1)
@@ -219,14 +268,21 @@ def _shared_rows(tables: CycleTables) -> np.ndarray:
 
     Then a person in state ``k`` in both arms moves the same way in both with the same uniform, so the
     kernel scans once. The dead state is always shared (nothing to draw)."""
-    A = tables.n_ages
-    cum = tables.row_cum.reshape(-1, 2, A, 8, 9)
-    nxt = tables.row_next.reshape(-1, 2, A, 8, 9)
+    A, G = tables.n_ages, tables.n_groups
+    cum = tables.row_cum.reshape(-1, 2, G, A, 8, 9)
+    nxt = tables.row_next.reshape(-1, 2, G, A, 8, 9)
     same = np.ones((cum.shape[0], 9), dtype=np.bool_)
-    same[:, :8] = ((cum == cum[:1]) & (nxt == nxt[:1])).all(axis=(1, 2, 4))
+    same[:, :8] = ((cum == cum[:1]) & (nxt == nxt[:1])).all(axis=(1, 2, 3, 5))
     # an individual multiplier is applied to level_cert_h, not to the rows
-    same[:, 0] &= (tables.level_cert_h == tables.level_cert_h[:1]).all(axis=(1, 2))
+    same[:, 0] &= (tables.level_cert_h == tables.level_cert_h[:1]).all(axis=(1, 2, 3))
     return same
+
+
+_NO_GROUP = np.zeros(1, dtype=np.int8)
+_NO_FCUM = np.ones((1, 1))
+_NO_FINI = np.ones((1, 1, 1))
+for _a in (_NO_GROUP, _NO_FCUM, _NO_FINI):
+    _a.setflags(write=False)
 
 
 def run_microsim(codes: dict[str, np.ndarray], tables: CycleTables, *, key: int, use_mult: bool,
@@ -249,6 +305,12 @@ def run_microsim(codes: dict[str, np.ndarray], tables: CycleTables, *, key: int,
     newc = np.zeros((k, 3, 2, A, T, 9), dtype=np.int64)
     dth = np.zeros((k, 3, 2, A, T, 9), dtype=np.int64)
     mult = np.ascontiguousarray(codes["mult"], dtype=np.float64) if use_mult else np.ones(1)
+    G = tables.n_groups
+    if G > 1:
+        group0 = codes["frailty"]
+        fcum, fini = tables.frailty_cum, tables.frailty_init_cum
+    else:  # placeholders of the right types (never read)
+        group0, fcum, fini = _NO_GROUP, _NO_FCUM, _NO_FINI
     bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
     chunks = iter(range(n_chunks))
     lock = threading.Lock()
@@ -256,7 +318,9 @@ def run_microsim(codes: dict[str, np.ndarray], tables: CycleTables, *, key: int,
     args = (ro(codes["sex"]), ro(codes["age0"]), ro(codes["state"]), ro(codes["variant"]), ro(mult), use_mult,
             np.uint64(key), T, tables.cycles_per_year, A, ro(tables.level_of_cycle), ro(tables.row_cum),
             ro(tables.row_next), ro(tables.death_p), ro(tables.level_cert_h), ro(tables.entry_cum),
-            ro(_shared_rows(tables)))
+            ro(_shared_rows(tables)), G, ro(group0), ro(fcum), ro(fini))
+
+    kernel = _KERNELS[G > 1]
 
     def work(b: int) -> None:
         while True:
@@ -264,7 +328,7 @@ def run_microsim(codes: dict[str, np.ndarray], tables: CycleTables, *, key: int,
                 c = next(chunks, None)
             if c is None:
                 return
-            _kernel(bounds[c], bounds[c + 1], *args, occ0[b], flow[b], newc[b], dth[b])
+            kernel(bounds[c], bounds[c + 1], *args, occ0[b], flow[b], newc[b], dth[b])
 
     if k == 1:
         work(0)
@@ -293,7 +357,8 @@ def _label_codes(column: pd.Series, labels: tuple[str, ...]) -> np.ndarray:
     return index.get_indexer(column.astype(object))
 
 
-def _encode(population: pd.DataFrame, params: Parameters, covariate_hr: str | None) -> dict[str, np.ndarray]:
+def _encode(population: pd.DataFrame, params: Parameters, covariate_hr: str | None,
+            frailty: bool = False) -> dict[str, np.ndarray]:
     """Validate ``population`` and code it as small integer arrays (and the multiplier column)."""
     if not isinstance(population, pd.DataFrame):
         raise DataValidationError(f"population must be a pandas DataFrame; got {type(population).__name__}.")
@@ -339,7 +404,28 @@ def _encode(population: pd.DataFrame, params: Parameters, covariate_hr: str | No
         if bad.any():
             fail(covariate_hr, bad, "a positive finite hazard multiplier")
         out["mult"] = mult
+    if frailty:
+        out["frailty"] = _frailty_codes(population, state, fail)
     return out
+
+
+def _frailty_codes(population: pd.DataFrame, state: np.ndarray, fail) -> np.ndarray:
+    """Frailty group codes (0 robust, 1 pre-frail, 2 frail, 3 unknown: drawn from the reference mix).
+
+    From the optional column ``frailty`` (``"robust"``, ``"pre-frail"``, ``"frail"``, ``"unknown"`` or
+    missing); without the column every group is unknown. Certified persons carry a group too (it
+    matters only after a return to the independent state); theirs may be unknown.
+    """
+    n = len(population)
+    if "frailty" not in population.columns:
+        return np.full(n, 3, dtype=np.int8)
+    col = population["frailty"]
+    miss = col.isna().to_numpy()
+    lab = col.astype(object).where(~miss, "unknown")
+    code = _label_codes(lab, (*FRAILTY_GROUPS, "unknown"))
+    if (code < 0).any():
+        fail("frailty", code < 0, f"one of {(*FRAILTY_GROUPS, 'unknown')} or missing")
+    return code.astype(np.int8)
 
 
 
@@ -362,6 +448,9 @@ class EncodedPopulation:
         ``(n,)`` int8, starting state code (position in ``STATES``).
     mult : numpy.ndarray or None
         ``(n,)`` float64 individual hazard multiplier on first certification (from ``covariate_hr``).
+    frailty : numpy.ndarray or None
+        ``(n,)`` int8 frailty group (0 robust, 1 pre-frail, 2 frail, 3 unknown) when encoded with
+        ``frailty=True``.
     covariate_hr : str or None
         The column the multiplier came from.
     min_age, max_age : int
@@ -376,9 +465,10 @@ class EncodedPopulation:
     covariate_hr: str | None
     min_age: int
     max_age: int
+    frailty: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        for name in ("sex", "age0", "state", "mult"):
+        for name in ("sex", "age0", "state", "mult", "frailty"):
             arr = getattr(self, name)
             if arr is not None:
                 arr = np.array(arr, copy=True)
@@ -401,6 +491,8 @@ class EncodedPopulation:
         out = {"sex": self.sex, "age0": self.age0, "state": self.state}
         if self.mult is not None:
             out["mult"] = self.mult
+        if self.frailty is not None:
+            out["frailty"] = self.frailty
         return out
 
 
@@ -409,6 +501,7 @@ def encode_population(
     parameters: Parameters | None = None,
     *,
     covariate_hr: str | None = None,
+    frailty: bool = False,
 ) -> EncodedPopulation:
     """Validate and code a population once, for repeated :func:`project` calls.
 
@@ -428,6 +521,9 @@ def encode_population(
     covariate_hr : str, optional
         Column with an individual hazard multiplier on first certification; it is carried by the
         encoded population and applied by every projection of it.
+    frailty : bool, default False
+        Also code the frailty group (column ``frailty``, see :func:`project`), for projections with
+        ``frailty=True``.
 
     Returns
     -------
@@ -456,19 +552,25 @@ def encode_population(
         raise ConfigurationError(f"parameters must come from load_parameters(); got {type(params).__name__}.")
     if covariate_hr is not None and not isinstance(covariate_hr, str):
         raise ConfigurationError(f"covariate_hr must be a column name or None; got {covariate_hr!r}.")
-    codes = _encode(population, params, covariate_hr)
+    if not isinstance(frailty, (bool, np.bool_)):
+        raise ConfigurationError(f"frailty must be True or False; got {frailty!r}.")
+    codes = _encode(population, params, covariate_hr, bool(frailty))
     return EncodedPopulation(
         sex=codes["sex"], age0=codes["age0"], state=codes["state"], mult=codes.get("mult"),
-        covariate_hr=covariate_hr, min_age=params.min_age, max_age=params.max_age,
+        covariate_hr=covariate_hr, min_age=params.min_age, max_age=params.max_age, frailty=codes.get("frailty"),
     )
 
 
 def _codes_of(population: pd.DataFrame | EncodedPopulation, params: Parameters,
-              covariate_hr: str | None) -> tuple[dict[str, np.ndarray], bool]:
+              covariate_hr: str | None, frailty: bool = False) -> tuple[dict[str, np.ndarray], bool]:
     """The coded arrays (a fresh dict) and whether an individual multiplier applies."""
     if not isinstance(population, EncodedPopulation):
-        codes = _encode(population, params, covariate_hr)
+        codes = _encode(population, params, covariate_hr, frailty)
         return codes, covariate_hr is not None
+    if frailty and population.frailty is None:
+        raise ConfigurationError(
+            "frailty=True but the population was encoded without frailty; encode it with "
+            "encode_population(population, parameters, frailty=True).")
     if (population.min_age, population.max_age) != (params.min_age, params.max_age):
         raise ConfigurationError(
             f"population was encoded for ages {population.min_age}-{population.max_age} but the parameters "
@@ -488,22 +590,26 @@ _TABLES: dict[tuple, CycleTables] = {}
 _TABLES_LOCK = threading.Lock()
 
 
-def _tables(params: Parameters, years: int, cycle: str, eff: Effect) -> CycleTables:
+def _tables(params: Parameters, years: int, cycle: str, eff: Effect, frailty: bool = False) -> CycleTables:
     """:func:`build_tables`, remembered for identical inputs (at most 32 entries).
 
-    The key is the *content* of every parameter array the tables depend on (incidence, entry mix,
-    annual matrix, rescaled mortality, level hazard ratios), the horizon, the cycle and the effect, so
+    The key is the *content* of every parameter array the tables depend on (incidence, entry mix and
+    annual matrix by cell, rescaled mortality, level hazard ratios, the frailty tables when used), the
+    horizon, the cycle, the effect and the frailty switch, so
     a parameter set rebuilt with the same values (``Parameters.replace`` of a cost only, as in a PSA
     of costs) reuses the tables, and any other change builds new ones. Cached arrays are read-only.
     """
-    arrays = (params.incidence, params.entry_mix, params.annual_matrix, params.death_baseline, params.level_hr)
+    arrays = (params.incidence, params.entry_mix_cells, params.annual_matrix_cells, params.death_baseline,
+              params.level_hr)
+    if frailty and params.has_frailty:
+        arrays += (params.frailty_cert_multiplier, params.frailty_reference_mix, params.frailty_annual_matrix)
     content = b"".join(np.ascontiguousarray(a, dtype=np.float64).tobytes() for a in arrays)
-    key = (tuple(a.shape for a in arrays), content, int(years), cycle, eff)
+    key = (tuple(a.shape for a in arrays), content, int(years), cycle, eff, bool(frailty))
     with _TABLES_LOCK:
         hit = _TABLES.get(key)
     if hit is not None:
         return hit
-    tables = build_tables(params, years=int(years), cycle=cycle, effect=eff)
+    tables = build_tables(params, years=int(years), cycle=cycle, effect=eff, frailty=frailty)
     for v in vars(tables).values():
         if isinstance(v, np.ndarray):
             v.setflags(write=False)
@@ -532,6 +638,7 @@ def project(
     seed: int | np.random.Generator | None = None,
     uptake: float = 1.0,
     covariate_hr: str | None = None,
+    frailty: bool = False,
     n_threads: int | None = None,
 ) -> Projection:
     """Project certification, care levels, deaths and costs of a population, with and without a programme.
@@ -562,7 +669,8 @@ def project(
         :func:`~wellness_research.microsim.convert.annual_to_cycle_matrix`.
     engine : {"microsim", "cohort"}, default "microsim"
         ``"microsim"``: individual-level Monte Carlo (compiled, common random numbers across arms);
-        ``"cohort"``: expected values by cell (sex × age × state × participation × multiplier).
+        ``"cohort"``: expected values by cell (sex × age × state × frailty group × participation ×
+        multiplier).
     seed : int, numpy.random.Generator or None
         Randomness of the microsimulation (participation and the uniforms); ignored by the cohort engine.
     uptake : float, default 1.0
@@ -572,6 +680,15 @@ def project(
         Column with an individual hazard multiplier on first certification (both arms). With an
         :class:`EncodedPopulation` the multiplier it was encoded with applies; ``covariate_hr`` may be
         omitted or must name the same column.
+    frailty : bool, default False
+        Split the independent state into robust / pre-frail / frail (Kihon Checklist total; the
+        ``frailty`` section of the parameters): first certification then has the group's rescaled
+        hazard, and the groups move every cycle by the frailty transition matrix (both arms share a
+        person's group). The group comes from the optional column ``frailty`` (``"robust"``,
+        ``"pre-frail"``, ``"frail"``; ``"unknown"`` or missing, or no column, is drawn from the
+        reference mix of the person's sex and age; :func:`~wellness_research.microsim.population_at`
+        with ``frailty=True`` builds it from the latest checklist). Outputs are by state, summed
+        over the groups. The column is ignored when ``frailty`` is False.
     n_threads : int, optional
         Threads of the microsimulation kernel; default all cores (at most 8), or 1 inside a
         :func:`~wellness_research.microsim.psa.run_psa` whose draws run in parallel (so parallel
@@ -623,8 +740,17 @@ def project(
     if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer))
                                   or n_threads < 1):
         raise ConfigurationError(f"n_threads must be a whole number >= 1 or None; got {n_threads!r}.")
-    codes, use_mult = _codes_of(population, params, covariate_hr)
-    tables = _tables(params, int(years), cycle, eff)
+    if not isinstance(frailty, (bool, np.bool_)):
+        raise ConfigurationError(f"frailty must be True or False; got {frailty!r}.")
+    frailty = bool(frailty)
+    if frailty and not params.has_frailty:
+        raise ConfigurationError(
+            "frailty=True needs the parameters' frailty section (frailty.kcl_cutoffs, "
+            "frailty.certification_hazard_ratio, frailty.reference_mix, frailty.annual_transition_matrix).")
+    codes, use_mult = _codes_of(population, params, covariate_hr, frailty)
+    if not frailty:
+        codes.pop("frailty", None)
+    tables = _tables(params, int(years), cycle, eff, frailty)
     if engine == "microsim":
         rng, key = _rng_key(seed)
         n = len(codes["sex"])

@@ -34,8 +34,12 @@ Entry-level mix, transitions (Dirichlet smoothing toward the defaults)
     (``transitions.decertification_per_year``). A row of counts ``n`` becomes
     ``(n + a p0) / (sum(n) + a)``, ``p0`` the default row and ``a = smoothing``: the posterior mean
     under a Dirichlet prior worth ``a`` persons (Gelman et al. 2013, §5.3 / §23.2).
-    The engine takes one matrix and one entry mix for all ages and both sexes, so the pooled counts
-    enter the parameters; the counts by sex × age band are in the report (``used`` False).
+    The pooled row (all ages and both sexes) is smoothed toward the default so; then the row of each
+    sex × age band is smoothed toward the *pooled* estimate with ``cell_smoothing`` pseudo-persons,
+    ``(n_c + b p_pooled) / (sum(n_c) + b)`` (a two-level Dirichlet shrinkage: a band with few persons
+    takes the pooled row, a large band its own; a band without persons the pooled row, reported). The
+    engines use the band × sex rows (``{bands, male, female, all}`` values, ``all`` the pooled row,
+    :attr:`Parameters.annual_matrix`); both levels are in the report (``sex == "all"`` the pooled).
 Mortality by level (``mortality.level_hazard_ratio``)
     Mantel–Haenszel rate ratio of each level against independent over the sex × age band strata,
     ``sum(D_k T_0 / T) / sum(D_0 T_k / T)`` (Rothman, Greenland & Lash 2008, eq. 15-21). A level
@@ -470,6 +474,7 @@ def estimate_parameters(
     end: str | pd.Timestamp | int,
     age_bands: Sequence[int] = (65, 70, 75, 80, 85, 90),
     smoothing: float = 5.0,
+    cell_smoothing: float = 20.0,
     life_table: bool = False,
     base: Parameters | None = None,
 ) -> EstimatedParameters:
@@ -492,6 +497,10 @@ def estimate_parameters(
         Prior weight toward the defaults: pseudo-persons of a transition row and of the entry mix,
         pseudo-events of an incidence rate. 0 gives the raw counts (a cell without data then keeps
         its default; reported).
+    cell_smoothing : float, default 20.0
+        Prior weight, in pseudo-persons, pulling the transition row and the entry mix of each sex ×
+        age band toward the pooled estimate (0: the band's raw counts; very large: the pooled row for
+        every band, as a single matrix).
     life_table : bool, default False
         Also replace ``mortality.qx_2023`` by the city's death rates (else only the level multipliers
         and the reference mix are estimated and the national life table is kept).
@@ -530,6 +539,10 @@ def estimate_parameters(
             f"{params.max_age}; got {age_bands!r}.")
     if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 <= smoothing < np.inf:
         raise ConfigurationError(f"smoothing must be a finite number >= 0; got {smoothing!r}.")
+    if (isinstance(cell_smoothing, bool) or not isinstance(cell_smoothing, (int, float))
+            or not 0 <= cell_smoothing < np.inf):
+        raise ConfigurationError(f"cell_smoothing must be a finite number >= 0; got {cell_smoothing!r}.")
+    beta = float(cell_smoothing)
     if not isinstance(life_table, bool):
         raise ConfigurationError(f"life_table must be True or False; got {life_table!r}.")
     _check(tables, _REQUIRED, True)
@@ -594,28 +607,35 @@ def estimate_parameters(
         "tag": "D",
     }
 
-    # entry-level mix
+    # entry-level mix: pooled toward the default, each sex x band toward the pooled
     n_entry = np.bincount(ev_lvl - 1, minlength=7).astype(np.float64) if len(ev_lvl) else np.zeros(7)
     entry = _dirichlet(n_entry, params.entry_mix, alpha)
+    entry = entry / entry.sum()
     N = n_entry.sum()
     for k in range(7):
         raw = n_entry[k] / N if N > 0 else np.nan
         rows.append(_row("certification.entry_level_mix", "all", "all", "independent", LEVELS[k], n_entry[k], N,
                          "new certifications", raw, entry[k], params.entry_mix[k],
-                         np.sqrt(raw * (1 - raw) / N) if N > 0 else np.nan, True))
+                         np.sqrt(raw * (1 - raw) / N) if N > 0 else np.nan, True,
+                         "pooled: the prior of the sex x band rows"))
+    entry_cells = np.empty((2, B, 7))
     for sx in range(2):
         for j in range(B):
             sel = (ev_sex == sx) & (ev_band == j)
             nn = np.bincount(ev_lvl[sel] - 1, minlength=7).astype(np.float64)
+            cell = _dirichlet(nn, entry, beta)
+            entry_cells[sx, j] = cell / cell.sum()
             for k in range(7):
                 raw = nn[k] / nn.sum() if nn.sum() > 0 else np.nan
                 rows.append(_row("certification.entry_level_mix", SX[sx], labels[j], "independent", LEVELS[k], nn[k],
-                                 nn.sum(), "new certifications", raw, raw, params.entry_mix[k], np.nan, False,
-                                 "by sex x band: reported, not used (the engine has one entry mix)"))
+                                 nn.sum(), "new certifications", raw, entry_cells[sx, j, k], entry[k], np.nan, True,
+                                 "" if nn.sum() > 0 or beta > 0 else "no new certifications: pooled mix kept"))
     upd["certification.entry_level_mix"] = {
-        "value": (entry / entry.sum()).round(10).tolist(),
+        "value": {"bands": labels, "male": entry_cells[0].round(10).tolist(),
+                  "female": entry_cells[1].round(10).tolist(), "all": entry.round(10).tolist()},
         "source": src("residents, ltc_certifications", f"levels of {int(N):,} new certifications; Dirichlet "
-                      f"smoothing {alpha:g} pseudo-persons toward the default"), "tag": "D"}
+                      f"smoothing {alpha:g} pseudo-persons toward the default (pooled), then {beta:g} "
+                      "pseudo-persons toward the pooled mix by sex x band"), "tag": "D"}
 
     # transitions on anniversaries
     n_tr = np.zeros((2, B, 7, 8))
@@ -650,6 +670,7 @@ def estimate_parameters(
     p0 = np.asarray(params.annual_matrix)[1:, :]  # (7, 8): col 0 decertification
     pooled = n_tr.sum(axis=(0, 1))
     sm = _dirichlet(pooled, p0, alpha)
+    sm_cells = _dirichlet(n_tr, sm[None, None], beta)  # (2, B, 7, 8)
     for i in range(7):
         n_i = pooled[i].sum()
         for j in range(8):
@@ -657,23 +678,35 @@ def estimate_parameters(
             rows.append(_row("transitions.annual_matrix", "all", "all", LEVELS[i], STATES[j], pooled[i, j], n_i,
                              "persons", raw, sm[i, j], p0[i, j],
                              np.sqrt(raw * (1 - raw) / n_i) if n_i > 0 else np.nan, True,
-                             "" if n_i > 0 else "no persons: default row kept"))
+                             "pooled: the prior of the sex x band rows" if n_i > 0 else "no persons: default row kept"))
         for sx in range(2):
             for b in range(B):
                 c = n_tr[sx, b, i]
                 for j in range(8):
                     raw = c[j] / c.sum() if c.sum() > 0 else np.nan
                     rows.append(_row("transitions.annual_matrix", SX[sx], labels[b], LEVELS[i], STATES[j], c[j],
-                                     c.sum(), "persons", raw, raw, p0[i, j], np.nan, False,
-                                     "by sex x band: reported, not used (the engine has one matrix)"))
-    dec = sm[:, 0]
-    stay = sm[:, 1:]
-    tm = 100.0 * stay / stay.sum(axis=1, keepdims=True)
+                                     c.sum(), "persons", raw, sm_cells[sx, b, i, j], sm[i, j], np.nan, True,
+                                     "" if c.sum() > 0 or beta > 0 else "no persons: pooled row kept"))
+
+    def percent(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Level part in percent (rows renormalised) and the decertification column."""
+        stay = p[..., 1:]
+        tot = stay.sum(axis=-1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tm = np.where(tot > 0, 100.0 * stay / tot, 100.0 * sm[:, 1:] / sm[:, 1:].sum(axis=-1, keepdims=True))
+        return tm, p[..., 0]
+
+    tm, dec = percent(sm)
+    tm_c, dec_c = percent(sm_cells)
     tsrc = src("residents, ltc_certifications", f"{int(pooled.sum()):,} person-years of certified persons alive and "
                f"registered on consecutive anniversaries of {s.date()}; Dirichlet smoothing {alpha:g} pseudo-persons "
-               "toward the default row")
-    upd["transitions.annual_matrix_percent"] = {"value": tm.round(8).tolist(), "source": tsrc, "tag": "D"}
-    upd["transitions.decertification_per_year"] = {"value": dec.round(10).tolist(), "source": tsrc, "tag": "D"}
+               f"toward the default row (pooled), then {beta:g} pseudo-persons toward the pooled row by sex x band")
+    upd["transitions.annual_matrix_percent"] = {
+        "value": {"bands": labels, "male": tm_c[0].round(8).tolist(), "female": tm_c[1].round(8).tolist(),
+                  "all": tm.round(8).tolist()}, "source": tsrc, "tag": "D"}
+    upd["transitions.decertification_per_year"] = {
+        "value": {"bands": labels, "male": dec_c[0].round(10).tolist(), "female": dec_c[1].round(10).tolist(),
+                  "all": dec.round(10).tolist()}, "source": tsrc, "tag": "D"}
 
     # mortality: MH rate ratios, reference mix
     hr = np.array(params.level_hr, dtype=np.float64)

@@ -18,6 +18,26 @@ with ``mu_LT = -log(1 - qx)`` and the *reference mix* ``pi_0 = 1 - p(a, s)``, ``
 (``p`` the certification prevalence of the age band, ``m`` the prevalent level mix). A population at the
 reference mix then dies exactly at the life-table rate; applying ``HR_k`` to ``mu_LT`` itself would
 overstate deaths (by about half in the first year, DOMAIN.md §2.4, §9).
+
+Age band x sex tables
+---------------------
+``transitions.annual_matrix_percent``, ``transitions.decertification_per_year`` and
+``certification.entry_level_mix`` take either one value for every age and sex (a 7 x 7 matrix, a list
+of 7; *broadcast*, as the shipped defaults, whose sources give no age-specific values) or a mapping
+``{bands: ["65-74", "75+"], male: [value per band], female: [value per band], all: value}`` (bands as
+``"lo-hi"``/``"lo+"``; ages below the first band use the first; ``all``, optional, is the pooled value
+reported as :attr:`Parameters.annual_matrix` / :attr:`Parameters.entry_mix`, by default the mean of the
+bands). The engines read the row of each person's sex, age and state (:attr:`annual_matrix_cells`,
+:attr:`entry_mix_cells`).
+
+Frailty (optional)
+------------------
+With ``project(..., frailty=True)`` the independent state is split into robust / pre-frail / frail by
+Kihon Checklist total (the optional ``frailty`` section: cut-offs, hazard ratios ``r_g`` of first
+certification, a reference mix ``pi_g(a, s)`` among non-certified persons and an annual transition
+matrix between the groups). As for mortality, the multipliers are rescaled so that the reference mix
+reproduces the age x sex incidence: ``lambda_g(a, s) = lambda(a, s) r_g / sum_h pi_h(a, s) r_h``
+(:attr:`frailty_cert_multiplier`).
 """
 
 from __future__ import annotations
@@ -35,6 +55,7 @@ import yaml
 from ..errors import ConfigurationError
 
 __all__ = [
+    "FRAILTY_GROUPS",
     "LEVELS",
     "STATES",
     "ParameterEntry",
@@ -58,6 +79,13 @@ _REQUIRED_NAMES = (
     "medical_costs.per_capita_fy2014", "medical_costs.uplift_from_fy2014",
     "medical_costs.certified_multiplier", "economics.discount_rate",
 )
+#: the optional frailty section (all four entries or none)
+_FRAILTY_NAMES = (
+    "frailty.kcl_cutoffs", "frailty.certification_hazard_ratio", "frailty.reference_mix",
+    "frailty.annual_transition_matrix",
+)
+#: Frailty groups of the independent state, by Kihon Checklist total (codes 0..2 within ``independent``).
+FRAILTY_GROUPS: tuple[str, ...] = ("robust", "pre-frail", "frail")
 
 
 @dataclass(frozen=True)
@@ -102,10 +130,15 @@ class Parameters(Mapping[str, ParameterEntry]):
     incidence : numpy.ndarray
         ``(2, n_ages)`` hazard of first certification per person-year.
     entry_mix : numpy.ndarray
-        ``(7,)`` level at first certification.
+        ``(7,)`` level at first certification (pooled over ages and sexes; see the module docstring).
     annual_matrix : numpy.ndarray
-        ``(8, 8)`` annual transitions among the living states given survival; row 0 (independent)
-        is the identity row because first certification is modelled by ``incidence``.
+        ``(8, 8)`` annual transitions among the living states given survival, pooled over ages and
+        sexes; row 0 (independent) is the identity row because first certification is modelled by
+        ``incidence``.
+    entry_mix_cells : numpy.ndarray
+        ``(2, n_ages, 7)`` entry mix by sex and age (what the engines use).
+    annual_matrix_cells : numpy.ndarray
+        ``(2, n_ages, 8, 8)`` annual matrix by sex and age (what the engines use).
     life_table_hazard : numpy.ndarray
         ``(2, n_ages)`` whole-population death hazard per year, ``-log(1 - qx)``.
     level_hr : numpy.ndarray
@@ -120,6 +153,15 @@ class Parameters(Mapping[str, ParameterEntry]):
         ``(2, n_ages, 9)`` medical cost per person-year by sex, age and state (0 for dead).
     discount_rate : float
         Per year.
+    frailty_cert_multiplier : numpy.ndarray or None
+        ``(2, n_ages, 3)`` rescaled multipliers of the incidence by frailty group (robust, pre-frail,
+        frail); ``None`` without a ``frailty`` section.
+    frailty_reference_mix : numpy.ndarray or None
+        ``(2, n_ages, 3)`` reference mix of the frailty groups among non-certified persons.
+    frailty_annual_matrix : numpy.ndarray or None
+        ``(3, 3)`` annual transitions between the frailty groups.
+    frailty_cutoffs : tuple of int or None
+        Lowest KCL totals of pre-frail and frail.
 
     Examples
     --------
@@ -144,6 +186,17 @@ class Parameters(Mapping[str, ParameterEntry]):
     ltc_cost_month: np.ndarray = field(repr=False)
     medical_cost_year: np.ndarray = field(repr=False)
     discount_rate: float = 0.02
+    entry_mix_cells: np.ndarray | None = field(default=None, repr=False)
+    annual_matrix_cells: np.ndarray | None = field(default=None, repr=False)
+    frailty_cert_multiplier: np.ndarray | None = field(default=None, repr=False)
+    frailty_reference_mix: np.ndarray | None = field(default=None, repr=False)
+    frailty_annual_matrix: np.ndarray | None = field(default=None, repr=False)
+    frailty_cutoffs: tuple[int, int] | None = None
+
+    @property
+    def has_frailty(self) -> bool:
+        """Whether the parameters have a ``frailty`` section (needed by ``project(frailty=True)``)."""
+        return self.frailty_cert_multiplier is not None
 
     # Mapping protocol over the entries ------------------------------------------------------
     def __getitem__(self, name: str) -> ParameterEntry:
@@ -334,6 +387,10 @@ def _parse(document: Any, where: str) -> dict[str, ParameterEntry]:
     missing = [n for n in _REQUIRED_NAMES if n not in entries]
     if missing:
         raise ConfigurationError(f"{where}: required parameters are missing: {missing}.")
+    fr = [n for n in _FRAILTY_NAMES if n in entries]
+    if fr and len(fr) < len(_FRAILTY_NAMES):
+        raise ConfigurationError(
+            f"{where}: the frailty section needs all of {list(_FRAILTY_NAMES)} or none; it has only {fr}.")
     return entries
 
 
@@ -366,6 +423,15 @@ def _sums_to_one(e: ParameterEntry, arr: np.ndarray) -> None:
         raise ConfigurationError(f"parameter {e.name!r} must sum to 1; its values {e.value!r} sum to {arr.sum():.6g}.")
 
 
+def _rows_sum_to_one(e: ParameterEntry, cells: np.ndarray) -> None:
+    """Every row along the last axis sums to 1 (the first offending row is named)."""
+    bad = np.abs(cells.sum(axis=-1) - 1.0) > 1e-6
+    if bad.any():
+        row = cells.reshape(-1, cells.shape[-1])[np.flatnonzero(bad.ravel())[0]]
+        raise ConfigurationError(
+            f"parameter {e.name!r}: every row must sum to 1; the row {row.round(6).tolist()} sums to {row.sum():.6g}.")
+
+
 def _band_lookup(bands: list[str], ages: np.ndarray, name: str) -> np.ndarray:
     """Index of the 'lo-hi' or 'lo+' band of every age (ages below the first band use the first)."""
     lows = []
@@ -375,6 +441,24 @@ def _band_lookup(bands: list[str], ages: np.ndarray, name: str) -> np.ndarray:
         except ValueError:
             raise ConfigurationError(f"parameter {name!r}: band {b!r} is not 'lo-hi' or 'lo+'.") from None
     return np.clip(np.searchsorted(np.asarray(lows), ages, side="right") - 1, 0, len(lows) - 1)
+
+
+def _cells(e: ParameterEntry, inner: tuple[int, ...], ages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A value given once or by age band x sex, as ``(2, n_ages, *inner)`` cells and the pooled value."""
+    v = e.value
+    if isinstance(v, Mapping):
+        missing = [k for k in ("bands", "male", "female") if k not in v]
+        if missing:
+            raise ConfigurationError(
+                f"parameter {e.name!r}: a value by age band x sex needs keys bands, male and female; lacks {missing}.")
+        bands = list(v["bands"])
+        bidx = _band_lookup(bands, ages, e.name)
+        by = np.stack([_array(e, (len(bands), *inner), v[k]) for k in ("male", "female")])
+        cells = by[:, bidx]
+        pooled = _array(e, inner, v["all"]) if "all" in v else by.reshape(-1, *inner).mean(axis=0)
+        return cells, pooled
+    pooled = _array(e, inner)
+    return np.broadcast_to(pooled, (2, len(ages), *inner)).copy(), pooled
 
 
 def _build(entries: Mapping[str, ParameterEntry]) -> Parameters:
@@ -395,8 +479,10 @@ def _build(entries: Mapping[str, ParameterEntry]) -> Parameters:
     incidence = np.vstack([
         np.interp(ages, tab_ages, _array(inc, tab_ages.shape, inc.value[k])) for k in ("male", "female")
     ])
-    entry = _array(E["certification.entry_level_mix"], (7,))
-    _sums_to_one(E["certification.entry_level_mix"], entry)
+    entry_e = E["certification.entry_level_mix"]
+    entry_cells, entry = _cells(entry_e, (7,), ages)
+    _sums_to_one(entry_e, entry)
+    _rows_sum_to_one(entry_e, entry_cells)
     prev_e = E["certification.prevalence_by_age_sex"]
     bidx = _band_lookup(prev_e.value["bands"], ages, prev_e.name)
     nb = len(prev_e.value["bands"])
@@ -407,16 +493,23 @@ def _build(entries: Mapping[str, ParameterEntry]) -> Parameters:
 
     # transitions
     tm_e = E["transitions.annual_matrix_percent"]
-    tm = _array(tm_e, (7, 7))
-    rows = tm.sum(axis=1)
-    if np.any(rows <= 0):
-        raise ConfigurationError(f"parameter {tm_e.name!r}: every row needs a positive sum; row sums {rows.tolist()}.")
-    tm = tm / rows[:, None]
-    dec = _array(E["transitions.decertification_per_year"], (7,))
-    annual = np.zeros((8, 8))
-    annual[0, 0] = 1.0
-    annual[1:, 0] = dec
-    annual[1:, 1:] = tm * (1.0 - dec)[:, None]
+    tm_cells, tm_pooled = _cells(tm_e, (7, 7), ages)
+    dec_cells, dec_pooled = _cells(E["transitions.decertification_per_year"], (7,), ages)
+
+    def _annual(tm: np.ndarray, dec: np.ndarray) -> np.ndarray:
+        rows = tm.sum(axis=-1)
+        if np.any(rows <= 0):
+            raise ConfigurationError(
+                f"parameter {tm_e.name!r}: every row needs a positive sum; row sums {np.unique(rows).tolist()}.")
+        tm = tm / rows[..., None]
+        out = np.zeros((*tm.shape[:-2], 8, 8))
+        out[..., 0, 0] = 1.0
+        out[..., 1:, 0] = dec
+        out[..., 1:, 1:] = tm * (1.0 - dec)[..., None]
+        return out
+
+    annual = _annual(tm_pooled, dec_pooled)
+    annual_cells = _annual(tm_cells, dec_cells)
 
     # mortality
     qx_e = E["mortality.qx_2023"]
@@ -459,8 +552,27 @@ def _build(entries: Mapping[str, ParameterEntry]) -> Parameters:
     arrays = dict(
         ages=ages, incidence=incidence, entry_mix=entry, annual_matrix=annual, life_table_hazard=mu_lt,
         level_hr=hr, reference_mix=ref_mix, death_baseline=death_baseline, ltc_cost_month=ltc,
-        medical_cost_year=med,
+        medical_cost_year=med, entry_mix_cells=entry_cells, annual_matrix_cells=annual_cells,
     )
+    cutoffs = None
+    if "frailty.kcl_cutoffs" in E:
+        cut_e = E["frailty.kcl_cutoffs"]
+        cut = _array(cut_e, (2,))
+        if cut[0] != int(cut[0]) or cut[1] != int(cut[1]) or not cut[0] < cut[1]:
+            raise ConfigurationError(
+                f"parameter {cut_e.name!r}: two increasing whole KCL totals (pre-frail from, frail from); got {cut_e.value!r}.")
+        cutoffs = (int(cut[0]), int(cut[1]))
+        r = _array(E["frailty.certification_hazard_ratio"], (3,))
+        mix_f = E["frailty.reference_mix"]
+        fmix, _ = _cells(mix_f, (3,), ages)
+        _rows_sum_to_one(mix_f, fmix)
+        fm_e = E["frailty.annual_transition_matrix"]
+        fm = _array(fm_e, (3, 3))
+        if np.any(np.abs(fm.sum(axis=1) - 1.0) > 1e-6):
+            raise ConfigurationError(f"parameter {fm_e.name!r}: every row must sum to 1; row sums {fm.sum(axis=1).tolist()}.")
+        arrays.update(frailty_cert_multiplier=r / (fmix @ r)[..., None], frailty_reference_mix=fmix,
+                      frailty_annual_matrix=fm / fm.sum(axis=1, keepdims=True))
     for a in arrays.values():
         a.setflags(write=False)
-    return Parameters(entries=dict(entries), discount_rate=float(E["economics.discount_rate"].value), **arrays)
+    return Parameters(entries=dict(entries), discount_rate=float(E["economics.discount_rate"].value),
+                      frailty_cutoffs=cutoffs, **arrays)

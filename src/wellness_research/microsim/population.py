@@ -15,7 +15,8 @@ __all__ = ["population_at"]
 
 
 def population_at(tables: Mapping[str, pd.DataFrame], date: str | pd.Timestamp, *, min_age: int = 65,
-                  state_basis: Literal["decision", "validity"] = "decision") -> pd.DataFrame:
+                  state_basis: Literal["decision", "validity"] = "decision", frailty: bool = False,
+                  kcl_cutoffs: tuple[int, int] = (4, 8)) -> pd.DataFrame:
     """Residents alive and registered on ``date`` with their age, sex and care state.
 
     A resident is included when ``move_in_date`` is missing or on/before ``date``, and ``move_out_date``
@@ -37,11 +38,23 @@ def population_at(tables: Mapping[str, pd.DataFrame], date: str | pd.Timestamp, 
         ``"validity"``: the state in hindsight, from the validity period alone (a decision made after
         ``date`` with a retroactive ``valid_from`` counts), as the certification histories of
         :func:`~wellness_research.microsim.estimate.estimate_parameters` are read.
+    frailty : bool, default False
+        Add the column ``frailty`` (``"robust"``, ``"pre-frail"``, ``"frail"`` or ``"unknown"``) from
+        the person's latest Kihon Checklist surveyed on or before ``date`` (table ``kihon_checklist``:
+        person_id, survey_date, q01..q25 with 1 for the answer that counts toward frailty). The total
+        counts the answered items; a checklist with unanswered items is classified only when no
+        completion of them could change the group (else ``"unknown"``). Persons without a checklist
+        are ``"unknown"`` (:func:`project` draws their group from the reference mix). The counts are in
+        ``attrs["frailty_counts"]``.
+    kcl_cutoffs : (int, int), default (4, 8)
+        KCL totals from which a person is pre-frail and frail (Satake et al. 2016; the parameters'
+        ``frailty.kcl_cutoffs``).
 
     Returns
     -------
     pandas.DataFrame
-        Columns person_id, age, sex, state, district (if present); ``attrs`` holds the date and counts.
+        Columns person_id, age, sex, state, district (if present), frailty (if asked); ``attrs`` holds
+        the date and counts.
 
     Examples
     --------
@@ -93,4 +106,47 @@ def population_at(tables: Mapping[str, pd.DataFrame], date: str | pd.Timestamp, 
         out["district"] = res["district"].astype(str).to_numpy()[keep]
     out.attrs.update({"date": str(day.date()), "excluded_younger": int((present & (age < min_age)).sum()),
                       "not_present": int((~present).sum())})
+    if frailty:
+        out["frailty"], counts = _frailty_at(tables, day, out["person_id"].to_numpy(), kcl_cutoffs)
+        out.attrs["frailty_counts"] = counts
     return out
+
+
+def _frailty_at(tables: Mapping[str, pd.DataFrame], day: pd.Timestamp, pid: np.ndarray,
+                cutoffs: tuple[int, int]) -> tuple[np.ndarray, dict[str, int]]:
+    """Frailty group of every person from the latest checklist on or before ``day`` (see population_at)."""
+    if (not isinstance(cutoffs, (tuple, list)) or len(cutoffs) != 2
+            or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in cutoffs)
+            or not 0 < cutoffs[0] < cutoffs[1] <= 25):
+        raise ConfigurationError(f"kcl_cutoffs must be two increasing whole totals in 1..25; got {cutoffs!r}.")
+    items = [f"q{j:02d}" for j in range(1, 26)]
+    if "kihon_checklist" not in tables:
+        raise DataValidationError("frailty=True needs the 'kihon_checklist' table.")
+    k = tables["kihon_checklist"]
+    missing = [c for c in ("person_id", "survey_date", *items) if c not in k.columns]
+    if missing:
+        raise DataValidationError(f"table 'kihon_checklist' lacks column(s) {missing}.")
+    sd = pd.to_datetime(k["survey_date"]).to_numpy()
+    use = sd <= np.datetime64(day)
+    vals = k[items].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)[use]
+    bad = np.isfinite(vals) & (vals != 0) & (vals != 1)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataValidationError(
+            f"table 'kihon_checklist': {int(bad.any(axis=1).sum()):,} rows have item values other than 0, 1 or "
+            f"missing; e.g. {items[c]} = {vals[r, c]!r}.")
+    answered = np.nansum(vals, axis=1)
+    n_miss = np.isnan(vals).sum(axis=1)
+    lo_g = np.searchsorted(np.asarray(cutoffs), answered, side="right")  # group if every missing item were 0
+    hi_g = np.searchsorted(np.asarray(cutoffs), answered + n_miss, side="right")  # ... were 1
+    grp = np.where(lo_g == hi_g, lo_g, -1)
+    kk = pd.DataFrame({"person_id": k["person_id"].astype(str).to_numpy()[use], "d": sd[use], "g": grp})
+    kk = kk.sort_values("d", kind="stable").drop_duplicates("person_id", keep="last")
+    g = pd.Series(kk["g"].to_numpy(), index=kk["person_id"].to_numpy()).reindex(pid)
+    labels = np.array(["robust", "pre-frail", "frail", "unknown"], dtype=object)
+    code = np.where(g.isna().to_numpy(), 3, g.fillna(3).to_numpy().astype(np.int64))
+    code = np.where(code < 0, 3, code)
+    counts = {lab: int((code == i).sum()) for i, lab in enumerate(labels[:3])}
+    counts["unknown: no checklist"] = int(g.isna().sum())
+    counts["unknown: unanswered items decide the group"] = int((g.to_numpy() == -1).sum())
+    return labels[code], counts
