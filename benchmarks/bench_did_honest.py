@@ -69,10 +69,29 @@ def main() -> None:
             print(f"  {target:8s} {name:36s} median {statistics.median(times):6.3f} s "
                   f"(min {min(times):.3f}, {args.repeat} runs)")
 
+    _monthly()
     if PEERS:
         _compare_with_peers(beta, sigma, npre, npost)
     else:
         print("(no peer endpoints yet: tests/reference/did/honest_castle_sensitivity*.csv missing)")
+
+
+def _monthly() -> None:
+    """A synthetic monthly event study, 12 pre and 24 post periods: beyond the vertex enumeration
+    (C(48, 24) candidate bases), so the linear-programming path runs; one run per M̄."""
+    npre, npost = 12, 24
+    rng = np.random.default_rng(1)
+    q = rng.standard_normal((npre + npost, npre + npost))
+    sigma = (q @ q.T / (npre + npost) + np.eye(npre + npost)) * 1e-3
+    beta = np.concatenate([rng.normal(0, 0.02, npre), 0.1 + rng.normal(0, 0.02, npost)])
+    print(f"synthetic monthly event study: {npre} pre, {npost} post periods (LP path)")
+    for target in ("first", "average"):
+        for m in (0.0, 1.0, 2.0):
+            t0 = time.perf_counter()
+            res = honest_did(beta, sigma, num_pre=npre, num_post=npost, target=target,
+                             m_values=[m])
+            print(f"  {target:8s} RM C-LF Mbar={m:g}: {time.perf_counter() - t0:6.2f} s  "
+                  f"[{res.conf_low[0]:.4f}, {res.conf_high[0]:.4f}]")
 
 
 def _compare_with_peers(beta, sigma, npre, npost) -> None:

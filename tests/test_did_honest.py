@@ -336,8 +336,7 @@ def test_hbrid_aliases_as_honestdid_spells_them():
 # peers on the castle-doctrine event study (universal base period)
 # ------------------------------------------------------------------------------------------
 def _reference():
-    if not REFERENCE.exists():
-        pytest.skip("tests/reference/did/honest_castle_eventstudy.json not produced yet")
+    assert REFERENCE.exists(), "tests/reference/did/honest_castle_eventstudy.json is missing"
     return json.loads(REFERENCE.read_text())
 
 
@@ -347,8 +346,7 @@ PEERS = sorted((Path(__file__).parent / "reference" / "did").glob("honest_castle
 def _peers():
     import pandas as pd
 
-    if not PEERS:
-        pytest.skip("tests/reference/did/honest_castle_sensitivity*.csv not produced yet")
+    assert PEERS, "tests/reference/did/honest_castle_sensitivity*.csv is missing"
     return pd.concat([pd.read_csv(p, comment="#") for p in PEERS], ignore_index=True)
 
 
@@ -390,8 +388,16 @@ def test_rm_clf_within_one_grid_step_of_peers(lname, target, tool, monkeypatch):
     es, peers = _reference(), _peers()
     rm = peers[(peers["restriction"] == "RM") & (peers["l_vec"] == lname)
                & (peers["grid"] == "common") & (peers["tool"] == tool)]
-    if rm.empty:
-        pytest.skip(f"no relative-magnitudes reference rows for {tool}, {lname} yet")
+    if (tool, lname) == ("honestdid", "average_post"):
+        # honestdid 0.1.1 crashes on every M̄ for the average target (TypeError at core.py:1021,
+        # recorded in honest_castle_meta.json "failures"); there is nothing to compare with, so check
+        # that the crash, not a missing run, is why the rows are absent.
+        meta = json.loads((REFERENCE.parent / "honest_castle_meta.json").read_text())
+        crashed = {f["Mbar"] for f in meta["failures"]
+                   if (f["tool"], f["restriction"], f["l_vec"]) == (tool, "RM", lname)}
+        assert rm.empty and crashed == {0.0, 0.5, 1.0, 1.5, 2.0}
+        return
+    assert not rm.empty, f"no relative-magnitudes reference rows for {tool}, {lname}"
     if tool == "moderndid":
         _without_earliest_change(monkeypatch)
     rm = rm.sort_values("M")
@@ -413,8 +419,7 @@ def test_sd_flci_matches_peers(lname, target):
     # 1e-3 on this case (max_abs_diff in honest_castle_meta_*.json), hence its looser tolerance.
     es, peers = _reference(), _peers()
     sd = peers[(peers["restriction"] == "SD") & (peers["l_vec"] == lname)]
-    if sd.empty:
-        pytest.skip(f"no smoothness reference rows for {lname} yet")
+    assert not sd.empty, f"no smoothness reference rows for {lname}"
     m_values = sorted(sd["M"].unique())
     ours = honest_did(np.array(es["beta"]), np.array(es["sigma"]), num_pre=es["num_pre"],
                       num_post=es["num_post"], target=target, method="smoothness",
@@ -426,3 +431,77 @@ def test_sd_flci_matches_peers(lname, target):
                                    atol=tolerance[tool], err_msg=f"lb vs {tool}")
         np.testing.assert_allclose(ours.conf_high, g["ub"].to_numpy(), rtol=0,
                                    atol=tolerance[tool], err_msg=f"ub vs {tool}")
+
+
+# ------------------------------------------------------------------------------------------
+# linear-programming path (large moment systems)
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ci_method", ["C-LF", "Conditional"])
+@pytest.mark.parametrize("target", ["first", "average"])
+def test_lp_path_equals_vertex_path_on_castle(target, ci_method):
+    # Same grid, same draws: the LP path solves the same ARP tests exactly (up to LP tolerance),
+    # so its end points are those of the vertex enumeration (required: within one grid step;
+    # they coincide on this event study).
+    es = _reference()
+    kw = dict(num_pre=es["num_pre"], num_post=es["num_post"], target=target,
+              m_values=[0.0, 1.0], ci_method=ci_method, grid_points=201, lf_draws=2000)
+    beta, sigma = np.array(es["beta"]), np.array(es["sigma"])
+    v = honest_did(beta, sigma, solver="vertices", **kw)
+    lp = honest_did(beta, sigma, solver="lp", **kw)
+    np.testing.assert_array_less(np.abs(lp.conf_low - v.conf_low), v.grid_step * 1.001)
+    np.testing.assert_array_less(np.abs(lp.conf_high - v.conf_high), v.grid_step * 1.001)
+    assert any("linear programming" in n for n in lp.notes)
+
+
+def test_lp_path_equals_vertex_path_correlated():
+    beta, sigma, num_pre, num_post = _correlated(num_pre=3, num_post=3)
+    kw = dict(num_pre=num_pre, num_post=num_post, m_values=[0.5, 2.0], target="average",
+              grid_points=151, lf_draws=2000)
+    v = honest_did(beta, sigma, solver="vertices", **kw)
+    lp = honest_did(beta, sigma, solver="lp", **kw)
+    np.testing.assert_array_less(np.abs(lp.conf_low - v.conf_low), v.grid_step * 1.001)
+    np.testing.assert_array_less(np.abs(lp.conf_high - v.conf_high), v.grid_step * 1.001)
+
+
+def test_lf_cv_by_lp_equals_vertex_enumeration():
+    # The least-favourable critical value from LPs with certificates equals the quantile over
+    # the enumerated dual vertices (same draws).
+    from wellness_research.did._honest_arp import _LPSystem, dual_vertices, least_favourable_cv
+
+    rng = np.random.default_rng(5)
+    n, p = 8, 3
+    x = rng.standard_normal((n // 2, p))
+    x = np.vstack([x, -x])
+    q = rng.standard_normal((n, n))
+    sigma_y = q @ q.T / n + np.eye(n)
+    root = np.linalg.cholesky(sigma_y)
+    draws = rng.standard_normal((2000, n))
+    sd = np.sqrt(np.diag(sigma_y))
+    ref = least_favourable_cv(dual_vertices(sd, x), draws, root, 0.005)
+    system = _LPSystem(np.zeros(n), np.zeros(n), x, sigma_y)
+    ours = system.lf_cv(draws @ (root / sd[:, None]).T, 0.005)
+    assert ours == pytest.approx(ref, abs=1e-8)
+
+
+def test_many_post_periods_no_problem_size_error():
+    # 3 pre, 12 post periods: C(24, 12) = 2.7 million candidate bases, beyond the vertex limit;
+    # "auto" switches to the LPs, "vertices" still raises with a pointer to solver="lp".
+    from wellness_research.errors import ProblemSizeError
+
+    beta, sigma, num_pre, num_post = _correlated(num_pre=3, num_post=12, seed=4)
+    with pytest.raises(ProblemSizeError, match="solver='lp'"):
+        honest_did(beta, sigma, num_pre=num_pre, num_post=num_post, m_values=[1.0],
+                   solver="vertices")
+    res = honest_did(beta, sigma, num_pre=num_pre, num_post=num_post, m_values=[0.0, 1.0, 2.0],
+                     grid_points=200, lf_draws=2000)
+    assert np.all(np.isfinite(res.conf_low)) and np.all(np.isfinite(res.conf_high))
+    step = res.grid_step
+    assert np.all(np.diff(res.conf_low) <= step[1:] + 1e-12)
+    assert np.all(np.diff(res.conf_high) >= -step[1:] - 1e-12)
+    assert np.all(res.conf_low <= res.id_low) and np.all(res.conf_high >= res.id_high)
+
+
+def test_invalid_solver():
+    beta, sigma, num_pre, num_post = _small()
+    with pytest.raises(ConfigurationError, match="solver='simplex' is not valid"):
+        honest_did(beta, sigma, num_pre=num_pre, num_post=num_post, solver="simplex")

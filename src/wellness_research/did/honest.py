@@ -30,7 +30,15 @@ draws (``lf_draws``, ``seed``) instead of 1,000, so that it sits closer to the q
 
 Everything is numpy/scipy: the dual vertices of each moment system are enumerated once and every
 grid point is tested in one vectorised pass (:mod:`wellness_research.did._honest_arp`), so five M̄
-values take a fraction of a second where the Python ports take minutes.
+values take a fraction of a second where the Python ports take minutes. Beyond 200,000 candidate
+bases (about 12 or more post periods, e.g. monthly event studies) ``solver="auto"`` switches to
+linear programs (HiGHS through :func:`scipy.optimize.linprog`): one LP per optimal basis met along
+the same θ grid (the basis stays optimal on an interval of θ given in closed form), truncation
+bounds exact (closed form for a regular basis, Newton steps on the dual program otherwise), and
+only θ outside the hull already accepted are scanned. The end points are those of the same grid
+(no coarser grid, no bisection), equal to the vertex path's on the castle event study; the
+least-favourable critical value is the same Monte Carlo quantile, computed with LPs for the draws
+near it only.
 
 References
 ----------
@@ -55,7 +63,7 @@ from scipy.optimize import linprog
 from scipy.special import ndtri
 
 from ..errors import ConfigurationError
-from ._honest_arp import arp_accept
+from ._honest_arp import MAX_BASES, arp_accept, arp_accept_lp, candidate_bases
 from ._honest_flci import optimal_flci, second_difference_matrix
 
 __all__ = ["HonestResult", "honest_did", "honest_did_from"]
@@ -63,6 +71,7 @@ __all__ = ["HonestResult", "honest_did", "honest_did_from"]
 HonestMethod = Literal["relative_magnitude", "smoothness"]
 CIMethod = Literal["C-LF", "Conditional", "FLCI"]
 Target = Literal["first", "average"]
+Solver = Literal["auto", "vertices", "lp"]
 
 #: HonestDiD's other spellings (its ``hybrid_flag``) mapped to the method names used here.
 _CI_ALIASES = {"LF": "C-LF", "ARP": "Conditional", "conditional": "Conditional", "c-lf": "C-LF",
@@ -252,6 +261,7 @@ def honest_did(
     kappa: float | None = None,
     lf_draws: int = 10_000,
     seed: int | np.random.Generator | None = 0,
+    solver: Solver = "auto",
 ) -> HonestResult:
     """Rambachan–Roth robust confidence sets for an event-study effect.
 
@@ -291,6 +301,15 @@ def honest_did(
         one grid step from seed to seed; 10,000 cuts that Monte Carlo error about threefold.
     seed : int, numpy.random.Generator or None, default 0
         For those draws.
+    solver : {"auto", "vertices", "lp"}, default "auto"
+        How the ARP tests of the grid-based methods are computed. ``"vertices"`` enumerates the
+        dual vertices of each moment system once and tests the whole grid with matrix products
+        (fast for a few post periods; raises :class:`~wellness_research.errors.ProblemSizeError`
+        beyond 200,000 candidate bases, e.g. 12 or more post periods). ``"lp"`` solves the ARP
+        linear programs with HiGHS along the grid (one LP per optimal basis met, not per grid
+        point; see :func:`~wellness_research.did._honest_arp.arp_accept_lp`); it gives the same
+        end points on the same grid. ``"auto"`` uses the vertices when there are at most 200,000
+        candidate bases and the LPs otherwise.
 
     Returns
     -------
@@ -348,6 +367,10 @@ def honest_did(
         raise ConfigurationError(f"{where}: lf_draws={lf_draws!r} must be an integer >= 100.")
     if not isinstance(grid_points, (int, np.integer)) or grid_points < 2:
         raise ConfigurationError(f"{where}: grid_points={grid_points!r} must be an integer >= 2.")
+    if solver not in get_args(Solver):
+        raise ConfigurationError(
+            f"{where}: solver={solver!r} is not valid; expected one of "
+            + ", ".join(repr(v) for v in get_args(Solver)) + ".")
     l_vec, target_name = _check_target(target, num_post, where)
     m_values = _check_m_values(m_values, method, beta, sigma, num_pre, num_post, alpha, where)
 
@@ -376,6 +399,7 @@ def honest_did(
         draws = rng.standard_normal((int(lf_draws), num_pre + num_post))
         root = _sqrt_psd(sigma)
         hybrid = ci_method == "C-LF"
+        used: set[str] = set()
         for k, m in enumerate(m_values):
             lb_k, ub_k = grid_lb, grid_ub
             if lb_k is None or ub_k is None:
@@ -390,15 +414,18 @@ def honest_did(
             grid = np.linspace(lb_k, ub_k, int(grid_points))
             accept = np.zeros(grid.shape[0], dtype=bool)
             seen: set[bytes] = set()
-            for a_mat, d_vec in _polyhedra(method, num_pre, num_post, float(m)):
+            for a_mat, d_vec in _ordered_polyhedra(method, beta, num_pre, num_post, float(m)):
                 rows = np.any(a_mat[:, num_pre:] != 0.0, axis=1)
                 a_r, d_r = a_mat[rows], d_vec[rows]
                 key = a_r.tobytes() + d_r.tobytes()
                 if key in seen:  # M̄ = 0: every polyhedron gives the same post-period moments
                     continue
                 seen.add(key)
-                accept |= _test_polyhedron(a_r, d_r, beta, sigma, root, draws, l_vec, num_pre,
-                                           grid, alpha, hybrid, float(kappa))
+                on = np.flatnonzero(accept)
+                accept |= _test_polyhedron(
+                    a_r, d_r, beta, sigma, root, draws, l_vec, num_pre, grid, alpha, hybrid,
+                    float(kappa), solver, lower_stop=int(on[0]) if on.size else None,
+                    upper_stop=int(on[-1]) if on.size else None, used=used)
             g_lo[k], g_hi[k], step[k] = grid[0], grid[-1], grid[1] - grid[0]
             if accept.any():
                 lows[k], highs[k] = grid[accept].min(), grid[accept].max()
@@ -409,6 +436,9 @@ def honest_did(
                 notes.append(f"{_param(method)}={m:g}: no theta on the grid is accepted (empty "
                              "confidence set: the pre-period coefficients reject Delta).")
 
+        if "lp" in used:
+            notes.append("ARP tests solved by linear programming (solver='lp' or a moment system "
+                         f"beyond {MAX_BASES:,} candidate bases); end points on the same grid.")
     return HonestResult(
         method=method, ci_method=ci_method, target=target_name, l_vec=l_vec, m_values=m_values,
         conf_low=lows, conf_high=highs, id_low=id_lo, id_high=id_hi, grid_step=step,
@@ -468,14 +498,36 @@ def _polyhedra(method: str, num_pre: int, num_post: int, m: float):
             yield a_mat, np.zeros(a_mat.shape[0])
 
 
+def _ordered_polyhedra(method, beta, num_pre, num_post, m):
+    """The pieces of Δ, the relative-magnitudes ones ordered by how large their pre-period change
+    is at β̂ (largest first): the piece holding β̂ usually accepts the widest set, so later pieces
+    on the linear-programming path only scan θ outside the hull already accepted."""
+    pieces = list(_polyhedra(method, num_pre, num_post, m))
+    if method != "relative_magnitude":
+        return pieces
+    diffs = np.diff(np.concatenate([beta[:num_pre], [0.0]]))
+    key = [-(1.0 if k % 2 == 0 else -1.0) * diffs[k // 2] for k in range(len(pieces))]
+    return [pieces[k] for k in np.argsort(key, kind="stable")]
+
+
 def _test_polyhedron(a_r, d_r, beta, sigma, root, draws, l_vec, num_pre, grid, alpha, hybrid,
-                     kappa):
+                     kappa, solver="vertices", *, lower_stop=None, upper_stop=None, used=None):
     a_post = a_r[:, num_pre:]
     tau1 = l_vec / float(l_vec @ l_vec)
     null = _null_basis(l_vec)
     y0 = a_r @ beta - d_r
     sigma_y = a_r @ sigma @ a_r.T
-    return arp_accept(y0, a_post @ tau1, a_post @ null, sigma_y, grid, alpha=alpha,
+    x = a_post @ null
+    if solver == "auto":
+        solver = "vertices" if candidate_bases(sigma_y, x) <= MAX_BASES else "lp"
+    if used is not None:
+        used.add(solver)
+    if solver == "lp":
+        accept, _ = arp_accept_lp(y0, a_post @ tau1, x, sigma_y, grid, alpha=alpha,
+                                  hybrid=hybrid, kappa=kappa, draws=draws, root=a_r @ root,
+                                  lower_stop=lower_stop, upper_stop=upper_stop)
+        return accept
+    return arp_accept(y0, a_post @ tau1, x, sigma_y, grid, alpha=alpha,
                       hybrid=hybrid, kappa=kappa, draws=draws, root=a_r @ root)
 
 
