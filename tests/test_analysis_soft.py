@@ -100,7 +100,10 @@ def test_steps_run_quickly_and_report_deviations(run):
     assert cohort.data["soft"].sum() > 0 and (cohort.data["age"] >= 65).all()
     assert set(cohort.data.loc[cohort.data.soft == 1, "dose_group"]) <= {"low", "medium", "high"}
     # the protocol parameters soft_frame cannot take are listed, never silent
-    assert any("landmark" in d for d in cohort.deviations) or "landmark" in cohort.parameters
+    # the protocol's landmark time zero (index + exposure.window_months) is applied, not a deviation
+    assert cohort.parameters["landmark_months"] == run["protocol"].get("exposure.window_months") == 3
+    assert not any("landmark" in d for d in cohort.deviations)
+    assert (cohort.data["landmark_month"] == cohort.data["index_month"] + 3).all()
     assert any("inpatient_months_12m" in d for d in run["matching"].deviations)
     for step in ("cohort", "matching", "cert", "costs", "cea"):
         r = run[step]
@@ -159,3 +162,24 @@ def test_cost_effectiveness_decision(run):
     p = {f.name: f for f in cea.findings}["probability_net_benefit_positive"]
     assert 0 <= p.estimate <= 1 and cea.take_over == (p.estimate >= 0.8)
     assert np.all(cea.decision.programme_cost > 0)
+
+
+def test_risk_truth_is_the_landmark_window_of_the_matched_participants(run):
+    # the truth the primary finding is held to: sample_truth over the matched participants, 36 months
+    # from each one's landmark month, each arm's risk set at the landmark (not the 36 months from index)
+    from wellness_research.synthetic import sample_truth
+
+    cert, cohort = run["cert"], run["cohort"]
+    m = run["matching"].matched
+    keep = (np.asarray(m.weights) > 0) & m.treated
+    ids = m.data.loc[keep, "person_id"].astype(str).unique()
+    d = cohort.data[cohort.data["soft"] == 1].set_index(cohort.data.loc[cohort.data["soft"] == 1, "person_id"].astype(str))
+    st = sample_truth(run["truth"].potential_outcomes, ids, start=d.loc[ids, "landmark_date"].to_numpy(), months=36)
+    assert cert.truth_risk_difference == st.risk_difference
+    rd = {f.name: f for f in cert.findings}["risk_difference_3y"]
+    assert rd.truth == st.risk_difference and rd.n == cert.risk_difference.n_treated + cert.risk_difference.n_control
+    everyone = d.index.unique()
+    naive = sample_truth(run["truth"].potential_outcomes, everyone, start=d.loc[everyone, "landmark_date"].to_numpy(),
+                         months=36)
+    assert cert.truth_naive == naive.risk_difference
+

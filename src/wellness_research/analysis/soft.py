@@ -30,9 +30,12 @@ Steps
 Synthetic truth
 ---------------
 On synthetic data (``truth=`` a :class:`~wellness_research.synthetic.GroundTruth`) the findings
-carry the *sample* truth of the persons analysed: for the risk difference the mean of
-``certified_treated − certified_untreated`` over the matched participants (programme ``"soft"``),
-for the cost ``Σ cost_treated / Σ months_treated − Σ cost_untreated / Σ months_untreated`` over them
+carry the *sample* truth of the persons analysed: for the risk difference
+:func:`wellness_research.synthetic.sample_truth` over the matched participants (programme
+``"soft"``) and the analysed window — with the protocol's landmark time zero the
+``outcomes.follow_up_months`` from each participant's landmark month, each arm's risk set being the
+participants alive and uncertified in that arm at the landmark; without a landmark the mean of
+``certified_treated − certified_untreated`` (window from the index month) — and for the cost ``Σ cost_treated / Σ months_treated − Σ cost_untreated / Σ months_untreated`` over them
 (yen per person-month alive; the definition of ``soft_att_cost_month`` in
 :mod:`wellness_research.synthetic.municipality`).
 """
@@ -144,15 +147,46 @@ def _soft_po(truth: Any) -> pd.DataFrame | None:
     return po.set_index(po["person_id"].astype(str))
 
 
-def _risk_truth(truth: Any, ids: np.ndarray) -> tuple[float | None, int]:
-    """Sample truth of the 3-year certification risk difference over ``ids`` (None without a truth)."""
+def _risk_truth(truth: Any, ids: np.ndarray, *, months: int,
+                starts: pd.Series | None = None) -> tuple[float | None, int]:
+    """Sample truth of the certification risk difference over ``ids`` (None without a truth).
+
+    ``starts``: each participant's time zero (landmark date, indexed by person id); the window is the
+    ``months`` from it and each arm's risk set is the participants alive and uncertified in that arm
+    then (:func:`~wellness_research.synthetic.sample_truth`, ``at_risk="arm"``). Without ``starts``
+    the window runs from the index month over everyone (``at_risk="all"``; for 36 months the mean of
+    ``certified_treated - certified_untreated``).
+    """
+    from wellness_research.synthetic import sample_truth
+
     po = _soft_po(truth)
     if po is None or len(ids) == 0:
         return None, 0
-    sel = po.loc[po.index.intersection(ids)]
-    if len(sel) == 0:
+    have = pd.Index(ids).intersection(po.index[~po.index.duplicated(keep=False)])
+    if len(have) == 0:
         return None, 0
-    return float(sel["certified_treated"].mean() - sel["certified_untreated"].mean()), int(len(sel))
+    if starts is None:
+        st = sample_truth(truth.potential_outcomes, have, start=0, months=int(months), at_risk="all")
+    else:
+        st = sample_truth(truth.potential_outcomes, have, start=starts.reindex(have).to_numpy(),
+                          months=int(months), at_risk="arm")
+    return float(st.risk_difference), int(len(have))
+
+
+def _count_certified(md: pd.DataFrame) -> str:
+    """Certifications (cause 1) among the matched, per arm, in words."""
+    ev = md["cert_event"].to_numpy() == 1
+    soft = md["soft"].to_numpy() == 1
+    return (f"{int((ev & soft).sum())} certification(s) among {int(soft.sum())} matched participants and "
+            f"{int((ev & ~soft).sum())} among {int((~soft).sum())} matched controls")
+
+
+def _landmark_starts(data: pd.DataFrame) -> pd.Series | None:
+    """Participants' landmark dates by person id (None when the frame has no landmark)."""
+    if "landmark_date" not in data.columns:
+        return None
+    d = data.loc[data["soft"].to_numpy() == 1]
+    return pd.Series(pd.to_datetime(d["landmark_date"]).to_numpy(), index=d["person_id"].astype(str).to_numpy())
 
 
 def _cost_truth(truth: Any, ids: np.ndarray) -> float | None:
@@ -267,8 +301,10 @@ def _frame_arguments(protocol: Any, fiscal_year: int) -> tuple[dict[str, Any], l
         "movers": "censor" if "move_out" in p("outcomes.censor_at") else "drop",
     }
     dev: list[str] = []
-    if "landmark" in accepted and p("index.time_zero") == "landmark":
-        kwargs["landmark"] = True if isinstance(accepted["landmark"].default, bool) else int(p("exposure.window_months"))
+    if "landmark_months" in accepted and p("index.time_zero") == "landmark":
+        # the protocol's landmark is the end of the exposure window (index.time_zero: "follow-up starts at
+        # index + exposure.window_months for both arms"); it has no separate key
+        kwargs["landmark_months"] = int(p("exposure.window_months"))
     elif p("index.time_zero") == "landmark":
         dev.append(f"index.time_zero=landmark: soft_frame has no landmark option yet; follow-up starts at the index "
                    f"month for both arms, and participants must attend {kwargs['min_sessions']} sessions in months "
@@ -303,7 +339,8 @@ def _death_times(tables: Any, data: pd.DataFrame, data_end: pd.Timestamp, follow
     ids = data["person_id"].astype(str)
     death = pd.to_datetime(r["death_date"]).reindex(ids).to_numpy(dtype="datetime64[ns]")
     move = pd.to_datetime(r["move_out_date"]).reindex(ids).to_numpy(dtype="datetime64[ns]")
-    start = data["index_date"].to_numpy(dtype="datetime64[ns]")
+    zero = "landmark_date" if "landmark_date" in data.columns else "index_date"  # time zero of the frame
+    start = data[zero].to_numpy(dtype="datetime64[ns]")
     horizon = (pd.DatetimeIndex(start) + pd.DateOffset(months=followup)).to_numpy(dtype="datetime64[ns]")
     end_excl = np.datetime64(data_end + pd.DateOffset(months=1), "ns")
     far = np.datetime64("2262-01-01", "ns")
@@ -344,7 +381,9 @@ def soft_cohort(
     -----
     Passed to ``soft_frame``: ``exposure.min_sessions``, ``exposure.window_months``,
     ``outcomes.follow_up_months``, ``calendar.data_start``, the data end and last index month of the
-    fiscal year, and ``movers="censor"`` when ``outcomes.censor_at`` lists ``move_out``. Applied
+    fiscal year, ``movers="censor"`` when ``outcomes.censor_at`` lists ``move_out``, and
+    ``landmark_months=exposure.window_months`` when ``index.time_zero`` is ``landmark`` (follow-up,
+    outcomes and ``death_time`` from the landmark for both arms). Applied
     here: ``calendar.enrolment_start`` (earlier index months are dropped and counted), the dose
     groups and the age bands. Every other protocol parameter ``soft_frame`` cannot take is listed in
     ``deviations``.
@@ -673,8 +712,16 @@ def soft_certification(
     rd2 = risk_difference(m, time="care2_time", event="care2_event", seed=rng, **rd_kw)
     rdd = risk_difference(m, time="death_time", event="death_event", competing=(), seed=rng, **rd_kw)
     md = m.matched_data()
-    cox = cause_specific_cox(md, duration="cert_time", event="cert_event", treatment="soft", weights="weights",
-                             cluster="subclass", alpha=alpha)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cox = cause_specific_cox(md, duration="cert_time", event="cert_event", treatment="soft", weights="weights",
+                                 cluster="subclass", alpha=alpha)
+    arms_events = md.loc[md["cert_event"].to_numpy() == 1, "soft"].nunique()
+    cox_dev = []
+    if caught or arms_events < 2:
+        cox_dev.append(f"cause-specific Cox of certification: {_count_certified(md)}; the hazard ratio and the "
+                       f"E-value are not estimable ({len(caught)} fitting warning(s): "
+                       f"{'; '.join(sorted({type(w.message).__name__ for w in caught})) or 'none'})")
     everyone = (cohort.data if cohort is not None else m.data)
     naive = risk_difference(everyone, time="cert_time", event="cert_event", group="soft", at=horizon,
                             method="analytic", alpha=alpha)
@@ -682,15 +729,15 @@ def soft_certification(
     ev = evalue(float(hr["hazard_ratio"]), conf_low=float(hr["conf_low"]), conf_high=float(hr["conf_high"]),
                 scale=str(p("sensitivity.evalue.scale")), rare_outcome=bool(p("sensitivity.evalue.rare_outcome")))
     ids = _matched_participant_ids(m)
-    t_rd, n_truth = _risk_truth(truth, ids)
+    starts = _landmark_starts(everyone)
+    if starts is None and "landmark_date" in m.data.columns:
+        starts = _landmark_starts(m.data)
+    t_rd, n_truth = _risk_truth(truth, ids, months=int(horizon), starts=starts)
     all_ids = everyone.loc[everyone["soft"] == 1, "person_id"].astype(str).unique()
-    t_naive, _ = _risk_truth(truth, all_ids)
-    dev: list[str] = []
+    t_naive, _ = _risk_truth(truth, all_ids, months=int(horizon), starts=starts)
+    dev: list[str] = list(cox_dev)
     if truth is not None and n_truth < len(ids):
         dev.append(f"{len(ids) - n_truth} matched participants have no potential outcomes in the truth")
-    if cohort is not None and "landmark" in cohort.parameters and truth is not None:
-        dev.append("the sample truth is the 36-month risk from the index month; with a landmark time zero it "
-                   "needs the generator's per-arm event times")
     n_m = m.n_matched
     n_pairs = n_m["treated"] + n_m["control"]
     findings = (

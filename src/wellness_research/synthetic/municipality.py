@@ -18,7 +18,7 @@ from .measures import bmi_at, checkup_values
 from .parameters import SyntheticParameters, load_parameters
 from .population import N_MONTHS, NEVER, make_population
 from .programmes import make_sites, soft_attendance_rows, tekupo_activity_rows
-from .simulate import DESTINATIONS, FOLLOW_UP, SimulationResult, simulate
+from .simulate import DESTINATIONS, EVENT_EXTENSION, FOLLOW_UP, SimulationResult, simulate
 from .truth import GroundTruth, ReadOnlyMapping, TrueEffects
 
 __all__ = ["MUNICIPALITY_SIZES", "Municipality", "MunicipalitySize", "TABLE_NAMES", "make_municipality"]
@@ -478,6 +478,7 @@ def _ground_truth(sim: SimulationResult, effects: TrueEffects, soft_sites: pd.Da
         "cost_untreated": cost["cost_untreated"],
         "months_treated": cost["months_treated"],
         "months_untreated": cost["months_untreated"],
+        "events_end": months_to_datetime(s["index"] + FOLLOW_UP + EVENT_EXTENSION),
         "cert_month_treated": _month_or_nat(s["month_treated"]),
         "cert_month_untreated": _month_or_nat(s["month_untreated"]),
         "death_month_treated": _month_or_nat(s["death_treated"]),

@@ -49,6 +49,10 @@ from .truth import TrueEffects
 __all__ = ["SimulationResult", "simulate"]
 
 FOLLOW_UP = 36
+#: Months the arms' *events* (threshold crossings) are followed beyond ``FOLLOW_UP``, so that a window
+#: of ``FOLLOW_UP`` months starting at a landmark up to this many months after the index can be held to
+#: its truth. Every estimand (``risk_*``, ``certified_*``, costs) stays on the ``FOLLOW_UP`` months.
+EVENT_EXTENSION = 12
 _DEAD, _GONE, _ABSENT = -2, -3, -1
 _WAITING, _IN_SERVICE, _ENDED, _NOT_ELIGIBLE = 0, 1, 2, 3
 #: Destination codes, in the order of the contract's category list.
@@ -560,36 +564,41 @@ class _Engine:
         return hbase, f_tek, f_short, f_soft, mu
 
     def _step_arms(self, t: int, hbase, f_tek, f_short, f_soft, mu, persons_index=None) -> None:
-        """Advance both arms of every subject whose 36-month window contains ``t``.
+        """Advance both arms of every subject whose followed window contains ``t``.
 
-        Realised outcomes use the shared thresholds (common random numbers); the expected
-        cumulative incidence (death competing) is accumulated for every subject in the window.
+        Realised outcomes use the shared thresholds (common random numbers) and are followed
+        ``FOLLOW_UP + EVENT_EXTENSION`` months from the index month (event months only); the
+        36-month flags (``arm_cert``) and the expected cumulative incidence (death competing) are
+        accumulated within the first ``FOLLOW_UP`` months only. The extension draws no random numbers,
+        so every table and estimand is the same as without it.
         """
         if len(self.subj["person"]) == 0:
             return
         idx = self.subj["index"]
-        live = np.flatnonzero((idx <= t) & (t < idx + FOLLOW_UP))
+        live = np.flatnonzero((idx <= t) & (t < idx + (FOLLOW_UP + EVENT_EXTENSION)))
         if len(live) == 0:
             return
         persons = self.subj["person"][live]
         pos = persons if persons_index is None else persons_index(persons)
         prog = self.subj["prog"][live]
+        inside = t < idx[live] + FOLLOW_UP  # within the 36 months of the estimands
         hd = mu[pos] * self.level_hr[0]
         for arm in (0, 1):
             soft_arm = np.where(prog == 0, self.eff.soft_hr_certification if arm else 1.0, f_soft[pos])
             short_arm = np.where(prog == 1, self.eff.short_term_hr_certification if arm else 1.0, f_short[pos])
             hc = ((hbase[pos] * f_tek[pos]) * short_arm) * soft_arm
-            s = self.arm_s[live, arm]
-            tot = hc + hd
-            self.arm_f[live, arm] += s * hc / tot * -np.expm1(-tot)
-            self.arm_s[live, arm] = s * np.exp(-tot)
+            w = live[inside]
+            s = self.arm_s[w, arm]
+            tot = hc[inside] + hd[inside]
+            self.arm_f[w, arm] += s * hc[inside] / tot * -np.expm1(-tot)
+            self.arm_s[w, arm] = s * np.exp(-tot)
             m = ~self.arm_done[live, arm]
             sel = live[m]
             cert, died, _, _, rc, rd = step_thresholds(self.arm_rc[sel, arm], self.arm_rd[sel, arm], hc[m], hd[m])
             self.arm_rc[sel, arm] = rc
             self.arm_rd[sel, arm] = rd
             self.arm_done[sel[cert | died], arm] = True
-            self.arm_cert[sel[cert], arm] = True
+            self.arm_cert[sel[cert & inside[m]], arm] = True
             self.arm_month[sel[cert], arm] = t
             self.arm_dmonth[sel[died], arm] = t  # death before (or in the month of) certification
 
@@ -848,7 +857,7 @@ class _Engine:
             self.short_idx[ps] = N_MONTHS
             self._add_subjects(ps, 1, N_MONTHS)
         persons = np.unique(self.subj["person"])
-        for t in range(N_MONTHS, N_MONTHS + FOLLOW_UP):
+        for t in range(N_MONTHS, N_MONTHS + FOLLOW_UP + EVENT_EXTENSION):
             hz = self._hazards(t, persons)
             self._step_arms(t, *hz, persons_index=lambda p: np.searchsorted(persons, p))
         # clamp decision dates at death or moving out

@@ -154,14 +154,17 @@ class GroundTruth:
         36 months, before death), risk_treated, risk_untreated (expected), cost_treated,
         cost_untreated (expected LTC + medical cost in yen summed over the observable part of the
         window, alive), months_treated, months_untreated (expected person-months alive in it),
+        events_end (first month after the event follow-up: 48 months from ``index_month``),
         cert_month_treated, cert_month_untreated (first day of the month of the first new
-        certification in each arm, NaT if none within the window or death came first; so
+        certification in each arm, NaT if none before ``events_end`` or death came first; so
         ``certified_treated == (cert_month_treated < followup_end)``), death_month_treated,
         death_month_untreated (month of death in each arm while still uncertified, i.e. before or in
         the month of the certification; NaT otherwise — an arm is not followed after its
         certification), kcl_treated, kcl_untreated (short-term completers only). The event months
-        are those of the common random numbers behind ``certified_*``; they cover the 36 months from
-        ``index_month`` only (:func:`sample_truth` refuses windows beyond them).
+        are those of the common random numbers behind ``certified_*``, followed 12 months beyond
+        the 36-month window so that a 36-month window from a landmark up to 12 months after the index
+        can be held to its truth (:func:`sample_truth` refuses windows beyond ``events_end``); every
+        estimand stays on the 36 months.
 
     Notes
     -----
@@ -335,8 +338,9 @@ def sample_truth(
         First month of the window: an offset in months from each person's index month (0 = the
         index month, 3 = the protocol's landmark), or one date per person (only its month is used).
     months : int
-        Window length: months ``start .. start + months - 1``. The window must lie within the 36
-        months from the index month that the ground truth follows.
+        Window length: months ``start .. start + months - 1``. The window must lie within the
+        months from the index month whose events the ground truth follows (``events_end``: 48
+        months; 36 for a potential-outcome table without that column).
     programme : {"soft", "short_term"}, default "soft"
     at_risk : {"arm", "all"}, default "arm"
         ``"arm"``: in each arm, persons certified or dead before ``start`` in that arm are not at risk
@@ -352,7 +356,7 @@ def sample_truth(
     DataValidationError
         Columns missing, a person without a potential-outcome row of ``programme``, or with several.
     ConfigurationError
-        An invalid option, or a window outside the followed 36 months (the message names the
+        An invalid option, or a window outside the followed months (the message names the
         persons' count and an example).
 
     Notes
@@ -379,6 +383,8 @@ def sample_truth(
     True
     >>> sample_truth(po, ids, start=3, months=33).n == len(ids)
     True
+    >>> sample_truth(po, ids, start=3, months=36).months  # a landmark window: events followed 48 months
+    36
     """
     need = ("programme", "person_id", "index_month", "followup_end", "cert_month_treated", "cert_month_untreated",
             "death_month_treated", "death_month_untreated")
@@ -407,7 +413,7 @@ def sample_truth(
                                   f"{programme!r} (e.g. {bad[0]!r}).")
     po = po.iloc[rows[pos]]
     index = _month_number(po["index_month"])
-    end = _month_number(po["followup_end"])
+    end = _month_number(po["events_end" if "events_end" in po.columns else "followup_end"])
     if np.ndim(start) == 0:
         if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
             raise ConfigurationError(f"sample_truth: start={start!r} is not valid; use a month offset (int) from "
@@ -421,8 +427,9 @@ def sample_truth(
     if outside.any():
         k = int(np.flatnonzero(outside)[0])
         raise ConfigurationError(
-            f"sample_truth: the window of {int(outside.sum())} of {len(who)} persons lies outside the 36 months "
-            f"from their index month that the ground truth follows (e.g. {who[k]!r}: index offset "
+            f"sample_truth: the window of {int(outside.sum())} of {len(who)} persons lies outside the "
+            f"{int(end[k] - index[k])} months from their index month whose events the ground truth follows "
+            f"(e.g. {who[k]!r}: index offset "
             f"{int(first[k] - index[k])}, {months} months; offset + months must be <= {int(end[k] - index[k])}).")
     out = {"person_id": who, "index_month": po["index_month"].to_numpy(),
            "start": (first.astype("datetime64[M]")).astype("datetime64[ns]")}
