@@ -745,10 +745,12 @@ def soft_certification(
                 unit="proportion",
                 description=f"3-year risk of a new LTC certification, participants minus matched non-participants "
                             f"(Aalen–Johansen, death competing; {rd.method})"),
-        Finding("hazard_ratio_certification", cox.hazard_ratio, float(hr["conf_low"]), float(hr["conf_high"]),
+        # Not estimable (an arm without events, or a fit that warned): published as NaN, never as a number.
+        Finding("hazard_ratio_certification", *((np.nan,) * 3 if cox_dev else
+                                                (cox.hazard_ratio, float(hr["conf_low"]), float(hr["conf_high"]))),
                 cox.n, unit="ratio",
                 description="cause-specific hazard ratio of certification, participants vs matched non-participants "
-                            "(robust SE clustered by matched set)"),
+                            "(robust SE clustered by matched set)" + ("; not estimable here" if cox_dev else "")),
         Finding("risk_difference_care2plus_3y", rd2.estimate, rd2.conf_low, rd2.conf_high, n_pairs,
                 unit="proportion", description="3-year risk of certification at 要介護2 or worse, matched difference"),
         Finding("risk_difference_death_3y", rdd.estimate, rdd.conf_low, rdd.conf_high, n_pairs, unit="proportion",
@@ -1037,7 +1039,7 @@ def soft_cost_effectiveness(
         project,
         run_psa,
     )
-    from wellness_research.microsim.psa import LogNormal
+    from wellness_research.microsim.psa import Fixed, LogNormal
 
     protocol = _protocol(protocol)
     p = protocol.get
@@ -1061,10 +1063,16 @@ def soft_cost_effectiveness(
     n_sites = int(open_.sum())
     hr = certification.cox.coefficients.iloc[0]
     years = int(p("analyses.microsim.horizon_years"))
-    effect = Effect.from_ratio(float(hr["hazard_ratio"]), float(hr["conf_low"]), float(hr["conf_high"]),
-                               alpha=float(p("analyses.alpha")),
-                               duration_years=float(p("analyses.microsim.effect_duration_years")),
-                               waning=float(p("analyses.microsim.effect_waning_years")))
+    hr_finding = next(f for f in certification.findings if f.name == "hazard_ratio_certification")
+    estimable = math.isfinite(hr_finding.estimate)
+    if not estimable:
+        dev.append("the certification hazard ratio is not estimable in this matched sample (see the certification "
+                   "step): the projection uses no effect (HR 1), so the decision reflects the programme cost only")
+    effect = (Effect.from_ratio(float(hr["hazard_ratio"]), float(hr["conf_low"]), float(hr["conf_high"]),
+                                alpha=float(p("analyses.alpha")),
+                                duration_years=float(p("analyses.microsim.effect_duration_years")),
+                                waning=float(p("analyses.microsim.effect_waning_years")))
+              if estimable else Effect(hr_certification=1.0))
     base = load_parameters()
     eng = str(p("analyses.microsim.engine")) if engine is None else engine
     cycle = str(p("analyses.microsim.cycle"))
@@ -1075,8 +1083,9 @@ def soft_cost_effectiveness(
     cost_d = cost_distributions()
     if not bool(p("analyses.decision.include_staff")):
         dev.append("analyses.decision.include_staff=false: programme_cost always includes the staff lines")
-    dists: dict[str, Any] = {"hr": LogNormal.from_ci(float(hr["hazard_ratio"]), float(hr["conf_low"]),
-                                                     float(hr["conf_high"])), **cost_d}
+    hr_dist = (LogNormal.from_ci(float(hr["hazard_ratio"]), float(hr["conf_low"]), float(hr["conf_high"]))
+               if estimable else Fixed(1.0))
+    dists: dict[str, Any] = {"hr": hr_dist, **cost_d}
     model = partial(_ce_model, population=pop, base=base, effect=effect, years=years, cycle=cycle, engine=eng,
                     rate=rate, timing=timing, n_sites=n_sites, n_persons=int(len(pop)), cost_names=list(cost_d))
     draws = int(p("analyses.microsim.psa_draws")) if n_draws is None else int(n_draws)
