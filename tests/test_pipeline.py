@@ -58,7 +58,8 @@ def test_portable_batch_renders_notebook_html_and_manifest_and_is_reproducible(t
     results = []
     for run in ("a", "b"):
         config = RunConfig(
-            fiscal_year=2025, synthetic="tiny", seed=3, out_dir=tmp_path / run, portable=True
+            fiscal_year=2025, synthetic="tiny", seed=3, out_dir=tmp_path / run, portable=True,
+            protocols=("data_quality",),  # soft needs the small municipality (tests/test_pipeline_soft.py)
         )
         results.append(run_fiscal_year(config, progress=None))
     first, second = results
@@ -107,7 +108,8 @@ def test_failing_notebook_is_kept_reported_and_others_still_run(tmp_path, monkey
 @pytest.mark.notebook
 def test_cli_run_writes_the_store_the_notebooks_read(tmp_path):
     out = tmp_path / "fy"
-    code = main(["run", "--fiscal-year", "2025", "--synthetic", "tiny", "--out", str(out), "--quiet"])
+    code = main(["run", "--fiscal-year", "2025", "--synthetic", "tiny", "--protocol", "data_quality",
+                 "--out", str(out), "--quiet"])
     assert code == 0
     manifest = json.loads((out / "manifest.json").read_text())
     data = load_analysis_data(store_dir=out / "store")
@@ -126,7 +128,7 @@ def test_batch_on_a_data_folder_needs_a_real_key_and_renders_with_it(tmp_path, m
     extracts = tmp_path / "extracts"
     write_tables(make_municipality("tiny", seed=1).tables, extracts, format="csv")
     monkeypatch.delenv("WELLNESS_RESEARCH_PSEUDONYM_KEY", raising=False)
-    args = ["run", "--fiscal-year", "2025", "--data", str(extracts), "--quiet"]
+    args = ["run", "--fiscal-year", "2025", "--data", str(extracts), "--protocol", "data_quality", "--quiet"]
 
     # No key anywhere: refused before anything is written, naming where a key may come from.
     assert main([*args, "--out", str(tmp_path / "nokey")]) == 2

@@ -9,13 +9,27 @@ from typing import Literal, get_args
 from ..errors import ConfigurationError
 from ..fiscal import fiscal_year_bounds
 
-__all__ = ["PROTOCOLS", "RunConfig", "SyntheticSize"]
+__all__ = ["PROTOCOLS", "PROTOCOL_PARAMETERS", "RunConfig", "SyntheticSize"]
 
 SyntheticSize = Literal["tiny", "small", "city"]
 
 #: Protocol name → the notebook templates it renders, in order (files under ``notebooks/``).
 PROTOCOLS: dict[str, tuple[str, ...]] = {
     "data_quality": ("01_data_quality.ipynb",),
+    "soft": (
+        "02_soft_cohort_and_matching.ipynb",
+        "03_soft_outcomes.ipynb",
+        "04_soft_cost_effectiveness.ipynb",
+    ),
+}
+
+#: Protocol name → papermill parameters its notebooks receive besides the common ones.
+#: ``findings_dir="."`` is the protocol's output folder (papermill runs with it as working
+#: directory, so no machine path enters the rendered notebooks): each notebook writes its
+#: headline findings there as ``<notebook>.findings.json`` and the batch merges the fragments
+#: into ``findings.json``.
+PROTOCOL_PARAMETERS: dict[str, dict[str, object]] = {
+    "soft": {"protocol": "soft", "findings_dir": "."},
 }
 
 
@@ -109,11 +123,13 @@ class RunConfig:
         """Where the validated, pseudonymised analysis store is written (never committed)."""
         return self.out_dir / "store"
 
-    def notebook_parameters(self) -> dict[str, object]:
-        """The papermill parameters every notebook receives."""
+    def notebook_parameters(self, protocol: str | None = None) -> dict[str, object]:
+        """The papermill parameters the notebooks receive (with ``protocol``'s own, if given)."""
         params: dict[str, object] = {"fiscal_year": self.fiscal_year}
         if self.portable:
             params.update(store_dir=None, synthetic_size=self.synthetic, seed=self.seed)
         else:
             params.update(store_dir=str(self.store_dir.resolve()), synthetic_size=None, seed=self.seed)
+        if protocol is not None:
+            params.update(PROTOCOL_PARAMETERS.get(protocol, {}))
         return params

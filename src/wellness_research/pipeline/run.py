@@ -18,7 +18,7 @@ from papermill.exceptions import PapermillExecutionError
 from .. import __version__
 from ..data import load_dictionary
 from ..privacy import scan_outputs
-from .config import PROTOCOLS, RunConfig
+from .config import PROTOCOL_PARAMETERS, PROTOCOLS, RunConfig
 from .manifest import environment_info, git_state
 from .store import prepare_data, write_store
 
@@ -132,10 +132,14 @@ def run_fiscal_year(
 
     parameters = config.notebook_parameters()
     runs: list[NotebookRun] = []
+    findings_files: dict[str, dict[str, object]] = {}
     templates = _notebook_templates()
     for protocol in config.protocol_names:
         proto_dir = out_dir / protocol
         proto_dir.mkdir(parents=True, exist_ok=True)
+        for stale in [proto_dir / "findings.json", *(proto_dir / f"{Path(t).stem}.findings.json"
+                                                     for t in PROTOCOLS[protocol])]:
+            stale.unlink(missing_ok=True)  # a failed notebook must not leave last run's findings
         for template in PROTOCOLS[protocol]:
             target = proto_dir / template
             say(f"[{protocol}] executing {template}")
@@ -146,7 +150,7 @@ def run_fiscal_year(
                     papermill.execute_notebook(
                         str(source),
                         str(target),
-                        parameters=parameters,
+                        parameters=config.notebook_parameters(protocol),
                         kernel_name=config.kernel_name,
                         cwd=str(proto_dir),
                         progress_bar=progress is not None,
@@ -172,6 +176,10 @@ def run_fiscal_year(
                 )
             )
             timings[f"{protocol}/{template}"] = seconds
+        merged = _merge_findings(proto_dir, PROTOCOLS[protocol])
+        if merged is not None:
+            findings_files[protocol] = {**merged, "path": str((proto_dir / "findings.json").relative_to(out_dir))}
+            say(f"[{protocol}] {merged['n_findings']} finding(s) merged into {protocol}/findings.json")
 
     say("[privacy] scanning rendered outputs for identifiers")
     pseudonyms = _pseudonym_values(data)
@@ -188,11 +196,13 @@ def run_fiscal_year(
         ),
         "parameters": {k: v for k, v in parameters.items() if k != "store_dir"},
         "protocols": list(config.protocol_names),
+        "protocol_parameters": {p: PROTOCOL_PARAMETERS[p] for p in config.protocol_names if p in PROTOCOL_PARAMETERS},
         "input_fingerprints": dict(data.input_fingerprints),
         "pseudonym_key_fingerprint": data.key_fingerprint,
         "store_fingerprints": store_fingerprints,
         "rows": data.n_rows,
         "notebooks": [n.__dict__ for n in runs],
+        "findings": findings_files,
         "identifier_scan": {"ok": scan.ok, "findings": len(scan.findings)},
         "environment": environment_info(),
         "timings_seconds": {k: round(v, 2) for k, v in timings.items()},
@@ -206,6 +216,29 @@ def run_fiscal_year(
     if not scan.ok:
         say(scan.summary())
     return result
+
+
+def _merge_findings(proto_dir: Path, templates: tuple[str, ...]) -> dict[str, object] | None:
+    """Merge the notebooks' ``<notebook>.findings.json`` fragments into ``findings.json``.
+
+    Fragments are taken in the protocol's notebook order; a notebook that wrote none (it failed,
+    or writes no findings) is listed as missing. Returns None when the protocol wrote no fragment.
+    """
+    from ..analysis import read_findings, write_findings
+
+    fragments = [proto_dir / f"{Path(t).stem}.findings.json" for t in templates]
+    present = [f for f in fragments if f.is_file()]
+    if not present:
+        return None
+    findings = [finding for f in present for finding in read_findings(f)]
+    write_findings(findings, proto_dir / "findings.json")
+    return {
+        "method": "each notebook writes <notebook>.findings.json into its folder (parameter findings_dir); "
+                  "the batch merges them in notebook order after the protocol's notebooks ran",
+        "fragments": [f.name for f in present],
+        "missing_fragments": [f.name for f in fragments if not f.is_file()],
+        "n_findings": len(findings),
+    }
 
 
 def _pseudonym_values(data) -> frozenset[str]:

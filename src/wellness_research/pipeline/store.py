@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -62,6 +63,10 @@ class AnalysisData:
         Content hash of every input table *before* pseudonymisation.
     key_fingerprint : str or None
         Fingerprint (not the key) of the pseudonymisation key, for provenance.
+    ground_truth : GroundTruth or None
+        On synthetic data, the municipality's :class:`~wellness_research.synthetic.GroundTruth`
+        with its ``potential_outcomes`` keyed by the *pseudonymous* ``person_id`` (so that the
+        protocol steps can attach the sample truth of the persons they analyse); else None.
     """
 
     tables: Mapping[str, pd.DataFrame]
@@ -71,6 +76,7 @@ class AnalysisData:
     truth: dict | None = None
     input_fingerprints: Mapping[str, str] = field(default_factory=dict)
     key_fingerprint: str | None = None
+    ground_truth: Any = field(default=None, repr=False)
 
     @property
     def n_rows(self) -> dict[str, int]:
@@ -115,6 +121,7 @@ def prepare_data(
     if (data_dir is None) == (synthetic_size is None):
         raise ConfigurationError("prepare_data needs exactly one of data_dir and synthetic_size.")
     truth = None
+    ground_truth = None
     if synthetic_size is not None:
         from ..synthetic import make_municipality
 
@@ -122,6 +129,7 @@ def prepare_data(
         municipality = make_municipality(synthetic_size, seed=seed)
         tables = dict(municipality.tables)
         truth = municipality.truth.to_dict()
+        ground_truth = municipality.truth
         synthetic = True
     else:
         say(f"reading extracts from {data_dir}")
@@ -143,6 +151,8 @@ def prepare_data(
     for name, cols in pseudo.columns.items():
         for col in cols:
             raw_ids.update(map(str, pd.unique(tables[name][col].dropna())))
+    if ground_truth is not None:
+        ground_truth = _pseudonymous_truth(ground_truth, key)
     say("linking programme, care and claims tables on the pseudonymous id")
     link = linkage_report(pseudo.tables)
     data = AnalysisData(
@@ -155,8 +165,44 @@ def prepare_data(
         truth=truth,
         input_fingerprints=fingerprints,
         key_fingerprint=pseudo.key_fingerprint,
+        ground_truth=ground_truth,
     )
     return data, frozenset(raw_ids)
+
+
+def _pseudonymous_truth(truth: Any, key: Any) -> Any:
+    """The ground truth with the potential outcomes' ``person_id`` replaced by its pseudonym."""
+    from ..privacy import pseudonym
+
+    po = truth.potential_outcomes.copy()
+    ids = po["person_id"].astype(str)
+    mapping = {v: pseudonym(v, key=key) for v in pd.unique(ids)}
+    po["person_id"] = ids.map(mapping).astype(object)
+    return replace(truth, potential_outcomes=po.reset_index(drop=True))
+
+
+def _ground_truth_from_store(truth: dict, store: Path) -> Any:
+    """Rebuild the :class:`GroundTruth` from ``store.json`` and ``truth_potential_outcomes.parquet``."""
+    from ..synthetic.truth import GroundTruth, TrueEffects
+
+    path = store / _TRUTH_OUTCOMES
+    if not path.is_file():
+        return None
+    sites = pd.DataFrame(truth.get("soft_sites", []))
+    for col in ("start_date", "end_date"):
+        if col in sites:
+            sites[col] = pd.to_datetime(sites[col])
+    return GroundTruth(
+        effects=TrueEffects(**truth["effects"]),
+        estimands=dict(truth["estimands"]),
+        counts=dict(truth["counts"]),
+        soft_sites=sites,
+        potential_outcomes=pd.read_parquet(path),
+    )
+
+
+#: Store file of the synthetic potential outcomes (pseudonymous ids; synthetic data only).
+_TRUTH_OUTCOMES = "truth_potential_outcomes.parquet"
 
 
 def write_store(data: AnalysisData, store_dir: Path) -> dict[str, str]:
@@ -167,6 +213,8 @@ def write_store(data: AnalysisData, store_dir: Path) -> dict[str, str]:
     for name, df in sorted(data.tables.items()):
         df.to_parquet(store_dir / f"{name}.parquet", index=False)
         fingerprints[name] = fingerprint_table(df)
+    if data.ground_truth is not None:
+        data.ground_truth.potential_outcomes.to_parquet(store_dir / _TRUTH_OUTCOMES, index=False)
     data.validation.to_csv(store_dir / "validation.csv", index=False)
     data.linkage.to_csv(store_dir / "linkage.csv", index=False)
     meta = {
@@ -220,4 +268,5 @@ def load_analysis_data(
         truth=meta["truth"],
         input_fingerprints=meta["input_fingerprints"],
         key_fingerprint=meta.get("key_fingerprint"),
+        ground_truth=_ground_truth_from_store(meta["truth"], store) if meta["truth"] else None,
     )
