@@ -51,6 +51,7 @@ def logit_fit(d: np.ndarray, x: np.ndarray, w: np.ndarray, *, eps: float = 1e-8,
     probabilities and ``(X' diag(w p (1-p)) X)^{-1}`` (R's ``vcov``, dispersion 1).
     """
     k = x.shape[1]
+    x = np.asfortranarray(x)  # X' W X over a long, thin design is faster on columns
     if not 0.0 < np.sum(w * d) < np.sum(w):
         raise _SingularFit("no variation in treatment")
     eps_d = np.finfo(float).eps
@@ -64,15 +65,31 @@ def logit_fit(d: np.ndarray, x: np.ndarray, w: np.ndarray, *, eps: float = 1e-8,
         e = np.exp(np.clip(eta, -30.0, 30.0))
         return np.where(np.abs(eta) > 30.0, eps_d, e / (1.0 + e) ** 2)
 
+    # one exp per iteration serves both the inverse link and its derivative (R evaluates them
+    # separately, on the same clamped linear predictor: the values are identical)
+    def inv_and_deriv(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e = np.exp(np.clip(eta, -30.0, 30.0))
+        one_e = 1.0 + e
+        mu, me = e / one_e, e / (one_e * one_e)
+        out = np.abs(eta) > 30.0
+        if out.any():
+            mu = linkinv(eta)
+            me = np.where(out, eps_d, me)
+        return mu, me
+
+    is1 = d == 1
+
     def deviance(mu: np.ndarray) -> float:
+        # -2 sum w log(mu) over D = 1 and log(1 - mu) over D = 0, as R's binomial()$dev.resids
+        # computes it (one log per unit; it only enters the stopping rule)
         with np.errstate(divide="ignore"):
-            return float(-2.0 * np.sum(w * np.where(d == 1, np.log(mu), np.log1p(-mu))))
+            return float(-2.0 * (w @ np.log(np.where(is1, mu, 1.0 - mu))))
 
     mu = (w * d + 0.5) / (w + 1.0)
     eta = np.log(mu / (1.0 - mu))
+    me = mu_eta(eta)
     dev_old = deviance(mu)
     for _ in range(max_iter):
-        me = mu_eta(eta)
         z = eta + (d - mu) / me
         wt = np.sqrt(w * me**2 / (mu * (1.0 - mu)))
         # weighted least squares by the normal equations (R uses a QR; same solution to ~1e-12
@@ -80,7 +97,7 @@ def logit_fit(d: np.ndarray, x: np.ndarray, w: np.ndarray, *, eps: float = 1e-8,
         wt2 = wt * wt
         beta = _solve_sym((x * wt2[:, None]).T @ x, x.T @ (wt2 * z))
         eta = x @ beta
-        mu = linkinv(eta)
+        mu, me = inv_and_deriv(eta)
         dev = deviance(mu)
         if abs(dev - dev_old) / (abs(dev) + 0.1) < eps:
             break
@@ -139,7 +156,8 @@ class Design:
         self.n = len(d)
         self.d = d
         self.c = 1.0 - d
-        self.x = x
+        self.x = np.asfortranarray(x)  # long and thin: cross-products run down its columns
+        x = self.x
         self.w = w / np.mean(w)
         self.wc = self.w * self.c
         self.xtwx = (x * self.wc[:, None]).T @ x
@@ -182,6 +200,44 @@ class Design:
         return self._parts["dr"]
 
 
+    def dr_linear(self, scale: float = 1.0) -> dict:
+        """``drdid_panel`` written as a linear map of ``dy`` on this design.
+
+        With ``resid = dy - X beta``, ``beta = (X' W_c X)^{-1} X' W_c dy``, the influence function
+        of R ``drdid_panel`` is ``resid * a - (w_t / mt) eta_t + (w_c / mc) eta_c
+        - score * X h m2 / mc`` with the per-unit ``a = w_t / mt - w_c / mc
+        + wc (ols_c / mc - ols_t / mt)``; hence ``a * dy + R @ coef`` with
+        ``R = [a X, score X, w_t / mt, w_c / mc]``. The ATT needs ``lt @ dy``, ``lt`` the rows
+        ``X' W_c``, ``X' W_{c,ps}``, ``w_t'``, ``w_c'``. ``a`` and ``R`` are multiplied by ``scale``
+        (the caller's rescaling of the influence function to the full panel).
+        """
+        key = ("dr_lin", scale)
+        if key not in self._parts:
+            for stale in [k for k in self._parts if isinstance(k, tuple)]:
+                del self._parts[stale]  # one scale at a time: these are n x (2k + 2) arrays
+            pr = self.dr_parts()
+            x = self.x
+            k = x.shape[1]
+            w_t, w_c, mt, mc = pr["w_t"], pr["w_c"], pr["mt"], pr["mc"]
+            a = w_t / mt - w_c / mc + self.wc * (pr["ols_c"] / mc - pr["ols_t"] / mt)
+            lt = np.empty((2 * k + 2, self.n))
+            lt[:k] = x.T * self.wc
+            lt[k:2 * k] = x.T * w_c
+            lt[2 * k] = w_t
+            lt[2 * k + 1] = w_c
+            r = np.empty((self.n, 2 * k + 2), order="F")
+            r[:, :k] = x * (scale * a)[:, None]
+            r[:, k:2 * k] = x * (scale * pr["score"])[:, None]
+            r[:, 2 * k] = (scale / mt) * w_t
+            r[:, 2 * k + 1] = (scale / mc) * w_c
+            self._parts[key] = {
+                "lt": lt, "r": r, "a": a * scale, "xw_t": x.T @ w_t, "xw_c": x.T @ w_c,
+                "xwx_c": (x * w_c[:, None]).T @ x, "st": float(np.sum(w_t)),
+                "sc": float(np.sum(w_c)), "mc": mc, "h": pr["h"],
+                "xtwx_inv": self.xtwx_inv}
+        return self._parts[key]
+
+
 def reg_panel(dy: np.ndarray, des: Design) -> tuple[float, np.ndarray]:
     """Outcome-regression DiD (R ``DRDID::reg_did_panel``): ATT and influence function."""
     pr = des.reg_parts()
@@ -211,23 +267,30 @@ def ipw_panel(dy: np.ndarray, des: Design) -> tuple[float, np.ndarray]:
     return att, inf_treat - (inf_cont + inf_ps)
 
 
+def drdid_coef(sums: np.ndarray, lin: dict, n: int) -> tuple[float, np.ndarray]:
+    """ATT of ``drdid_panel`` and the ``coef`` of its influence function ``a * dy + R @ coef``
+    from ``sums = lin["lt"] @ dy`` (see :meth:`Design.dr_linear`); ``n`` is the design's size."""
+    k = (len(sums) - 2) // 2
+    beta = lin["xtwx_inv"] @ sums[:k]
+    eta_t = (sums[2 * k] - lin["xw_t"] @ beta) / lin["st"]
+    eta_c = (sums[2 * k + 1] - lin["xw_c"] @ beta) / lin["sc"]
+    # m2 = X' (w_c (resid - eta_c)) / n, resid = dy - X beta (estimation effect of the logit)
+    m2 = (sums[k:2 * k] - lin["xwx_c"] @ beta - eta_c * lin["xw_c"]) / n
+    coef = np.concatenate([-beta, -(lin["h"] @ m2) / lin["mc"], [-eta_t, eta_c]])
+    return eta_t - eta_c, coef
+
+
 def drdid_panel(dy: np.ndarray, des: Design) -> tuple[float, np.ndarray]:
-    """Locally efficient DR DiD (R ``DRDID::drdid_panel``, the one R ``did::att_gt`` uses)."""
-    pr = des.dr_parts()
-    w_t, w_c, mt, mc = pr["w_t"], pr["w_c"], pr["mt"], pr["mc"]
-    x = des.x
-    beta = des.xtwx_inv @ (x.T @ (des.wc * dy))
-    resid = dy - x @ beta
-    eta_t = np.mean(w_t * resid) / mt
-    eta_c = np.mean(w_c * resid) / mc
-    att = eta_t - eta_c
-    # estimation effects: OLS (asy.lin.rep.ols %*% M1, M3) and logit (asy.lin.rep.ps %*% M2)
-    ols_rep = des.wc * resid
-    m2 = (x.T @ (w_c * (resid - eta_c))) / des.n
-    inf_treat = (w_t * (resid - eta_t) - ols_rep * pr["ols_t"]) / mt
-    inf_cont = (w_c * (resid - eta_c) + pr["score"] * (x @ (pr["h"] @ m2))
-                - ols_rep * pr["ols_c"]) / mc
-    return att, inf_treat - inf_cont
+    """Locally efficient DR DiD (R ``DRDID::drdid_panel``, the one R ``did::att_gt`` uses).
+
+    Given the design, the estimator is linear in ``dy``: the ATT needs ``2k + 2`` weighted sums of
+    ``dy`` (one matrix-vector product with :meth:`Design.dr_linear`'s ``lt``) and the influence
+    function is ``a * dy + R @ coef`` with ``a`` and ``R`` fixed per design, so each (g, t) costs
+    two passes over its units instead of a dozen.
+    """
+    lin = des.dr_linear()
+    att, coef = drdid_coef(lin["lt"] @ dy, lin, des.n)
+    return att, lin["a"] * dy + lin["r"] @ coef
 
 
 def dr_panel(dy: np.ndarray, des: Design) -> tuple[float, np.ndarray]:

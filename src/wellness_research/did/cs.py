@@ -1195,6 +1195,43 @@ def _att_gt(data: pd.DataFrame, *, outcome: str, unit: str, time: str, cohort: s
     fit = {"reg": _dr.reg_panel, "ipw": _dr.ipw_panel, "dr": _dr.drdid_panel,
            "dr_imp": _dr.dr_panel}[est_method]
     designs: dict = {}
+    pending: list[tuple[_dr.Design, list[tuple[int, int]], int, int, int]] = []
+    work = [np.empty(0)]  # scratch space of flush_linear
+
+    def flush_linear() -> None:
+        """ATT(g, t) and IF columns of the pending (g, t) that share one design, as matrix
+        products over the design's units, eight periods at a time: the design's cross-products
+        are read once per eight ATT(g, t), and the scratch space stays small and reused."""
+        des, segs = pending[0][0], pending[0][1]
+        todo = [(p[2], p[3], p[4]) for p in pending]
+        pending.clear()
+        lin = des.dr_linear(n / des.n)
+        m = des.n
+        for lo in range(0, len(todo), 8):
+            chunk = todo[lo:lo + 8]
+            ks = [c[0] for c in chunk]
+            size = m * len(ks)
+            if work[0].size < 2 * size:
+                work[0] = np.empty(2 * m * 8)
+            dy = work[0][:size].reshape((m, len(ks)), order="F")  # Y is Fortran-ordered
+            tmp = work[0][size:2 * size].reshape((m, len(ks)), order="F")
+            for j, (_, c, p) in enumerate(chunk):
+                off = 0
+                for a, b in segs:
+                    np.subtract(Y[a:b, c], Y[a:b, p], out=dy[off:off + b - a, j])
+                    off += b - a
+            sums = lin["lt"] @ dy
+            coef = np.empty((lin["r"].shape[1], len(ks)))
+            for j, kk in enumerate(ks):
+                est[kk], coef[:, j] = _dr.drdid_coef(sums[:, j], lin, m)
+            dy *= lin["a"][:, None]
+            dy += np.matmul(lin["r"], coef, out=tmp)
+            cols = slice(ks[0], ks[-1] + 1) if ks[-1] - ks[0] == len(ks) - 1 else ks
+            off = 0
+            for a, b in segs:
+                inf[a:b, cols] = dy[off:off + b - a]
+                off += b - a
+
     for k, (g, cur, pre, post, ref) in enumerate(specs):
         ta, tb = blk[g]
         if ref:
@@ -1209,8 +1246,14 @@ def _att_gt(data: pd.DataFrame, *, outcome: str, unit: str, time: str, cohort: s
             ranges = [(ca, ta), (tb, n)] if ta >= ca else [(ca, n)]
             ranges = [(a, b) for a, b in ranges if b > a]
         label = f"ATT({g:g},{tl[cur]:g})"
-        dy_t = Y[ta:tb, cur] - Y[ta:tb, pre]
-        dy_c = [Y[a:b, cur] - Y[a:b, pre] for a, b in ranges]
+        # balanced DR: the estimator is linear in dy on a fixed design (_dr.Design.dr_linear);
+        # the ATT(g, t) sharing a design are computed together by flush_linear()
+        linear = balanced and bool(covs) and est_method == "dr"
+        if linear:
+            dy_t, dy_c = None, [None] * len(ranges)
+        else:
+            dy_t = Y[ta:tb, cur] - Y[ta:tb, pre]
+            dy_c = [Y[a:b, cur] - Y[a:b, pre] for a, b in ranges]
         if balanced:
             ok_t = None
             ok_c = [None] * len(ranges)
@@ -1257,7 +1300,7 @@ def _att_gt(data: pd.DataFrame, *, outcome: str, unit: str, time: str, cohort: s
             continue
         # covariates: DRDID estimator on the units of this comparison
         segs = [(ta, tb), *ranges]
-        dy = np.concatenate([dy_t, *dy_c])
+        dy = None if linear else np.concatenate([dy_t, *dy_c])
         idx = None
         if ok_t is not None:
             idx = np.concatenate([np.arange(a, b) for a, b in segs])
@@ -1278,6 +1321,12 @@ def _att_gt(data: pd.DataFrame, *, outcome: str, unit: str, time: str, cohort: s
                     designs.clear()  # one comparison group at a time keeps memory flat
                     designs[key] = des
             with np.errstate(over="ignore"):
+                if linear:
+                    des.dr_linear(n / des.n)  # fits the propensity score (may raise) now
+                    if pending and pending[0][0] is not des:
+                        flush_linear()
+                    pending.append((des, segs, k, cur, pre))
+                    continue
                 a_k, if_k = fit(dy, des)
         except _dr._SingularFit as exc:
             unest.append(f"{label}: singular {est_method} design on its {nt} treated and {nc} "
@@ -1293,6 +1342,8 @@ def _att_gt(data: pd.DataFrame, *, outcome: str, unit: str, time: str, cohort: s
         else:
             inf[idx, k] = if_k
 
+    if pending:
+        flush_linear()
     return _finish(_DenseIF(inf), est, None, specs, tl, n_tr, n_co, m_tr, m_co, small, unest,
                    min_size, where=where, meta=dict(
                        alpha=float(alpha), control_group=control_group, est_method=est_method,
@@ -1324,7 +1375,10 @@ def _finish(store: _DenseIF | _BlockIF, est: np.ndarray, se_an: np.ndarray | Non
     n = meta["n_units"]
     K = len(specs)
     ref = np.array([s[4] for s in specs], bool)
-    if se_an is None:
+    if se_an is None and isinstance(store, _DenseIF) and meta["unit_cluster"] is None:
+        # unit-level SEs: one dot product per column of the (Fortran-ordered) IF, no copies
+        se_an = np.array([math.sqrt(np.dot(col, col)) for col in store.mat.T]) / n
+    elif se_an is None:
         se_an = np.array([_analytic_se(store.columns(np.array([k]))[:, 0], n,
                                        meta["unit_cluster"]) for k in range(K)])
     se_an = np.where(np.isfinite(est) & ~ref, se_an, np.nan)
