@@ -337,7 +337,6 @@ def soft_frame(
     if last_index < 0:
         raise ConfigurationError(f"soft_frame: index_end resolves to month {last_index} (before origin {origin}); "
                                  f"followup_months={followup_months} leaves no index month with full follow-up.")
-    origin_ns = org.astype("datetime64[ns]")
     data_end_ns = (org + np.timedelta64(end_m + 1, "M")).astype("datetime64[ns]")  # exclusive
 
     rng = np.random.default_rng(seed)
