@@ -27,7 +27,7 @@ import pandas as pd
 
 from wellness_research.errors import ConfigurationError, DataValidationError
 
-__all__ = ["FINDING_KEYS", "Finding", "findings_frame", "read_findings", "write_findings"]
+__all__ = ["DISPLAY_DECIMALS", "FINDING_KEYS", "Finding", "findings_frame", "read_findings", "write_findings"]
 
 #: The keys of every record of ``findings.json``, in the order they are written.
 FINDING_KEYS: tuple[str, ...] = ("name", "estimate", "conf_low", "conf_high", "n", "truth", "unit", "description")
@@ -136,19 +136,33 @@ class Finding:
                    unit=record.get("unit", ""), description=record.get("description", ""))
 
 
-def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
+#: Decimal places shown per unit when a findings table is displayed (``findings_frame(..., rounded=True)``):
+#: yen to the yen, risks and probabilities to 4 places, ratios to 3. Displayed numbers then do not move with
+#: the last bits of iterative solvers (fixed-effect demeaning, logit fits), so renderings stay byte-identical.
+DISPLAY_DECIMALS = {"yen": 0, "proportion": 4, "probability": 4, "ratio": 3}
+
+
+def findings_frame(findings: Iterable[Finding], *, rounded: bool = False) -> pd.DataFrame:
     """The findings as a table: the columns of :data:`FINDING_KEYS` plus ``covers`` (truth in the CI).
+
+    With ``rounded=True`` the numbers are rounded for display by unit (:data:`DISPLAY_DECIMALS`; other
+    units to 4 places); ``findings.json`` always keeps full precision.
 
     Examples
     --------
     >>> findings_frame([Finding("a", 1.0, 0.5, 1.5, 10, truth=2.0)])[["name", "covers"]].to_dict("records")
     [{'name': 'a', 'covers': False}]
+    >>> findings_frame([Finding("c", -904.4, -17800.6, 15990.2, 10, unit="yen")], rounded=True)["estimate"].tolist()
+    [-904.0]
     """
     items = list(findings)
     rows = [{**f.to_dict(), "covers": f.covers} for f in items]
     out = pd.DataFrame(rows, columns=[*FINDING_KEYS, "covers"])
     for c in ("estimate", "conf_low", "conf_high", "truth"):
         out[c] = out[c].astype(float)
+        if rounded:
+            places = out["unit"].map(DISPLAY_DECIMALS).fillna(4).astype(int)
+            out[c] = [round(v, d) for v, d in zip(out[c], places)]
     out["n"] = out["n"].astype("Int64")
     return out
 

@@ -162,13 +162,19 @@ def _vcov_spec(vcov: Any, cluster: str | None, unit: str, where: str) -> tuple[A
     return {vcov: "_cl"}, col, f"{vcov} by {col}"
 
 
+_FIXEF_TOL = 1e-10
+
+
 def _fit(formula: str, frame: pd.DataFrame, vcov: Any, weighted: bool, terms: Sequence[str], where: str) -> Any:
     import pyfixest as pf
 
     with warnings.catch_warnings():
         # pyfixest announces dropped collinear variables with a UserWarning; we raise instead (below).
         warnings.filterwarnings("ignore", message=r"[\s\S]*collinear", category=UserWarning)
-        fit = pf.feols(formula, data=frame, vcov=vcov, weights="_w" if weighted else None, fixef_rm="none")
+        # Demeaning tolerance 1e-10 (pyfixest's MapDemeaner default 1e-6): the alternating projections then
+        # converge far enough that estimates do not move with the row order in their last displayed digits.
+        fit = pf.feols(formula, data=frame, vcov=vcov, weights="_w" if weighted else None, fixef_rm="none",
+                       demeaner=pf.MapDemeaner(fixef_tol=_FIXEF_TOL))
     dropped = [str(v) for v in getattr(fit, "_collin_vars", [])]
     if dropped:
         named = ", ".join(terms[int(c[2:])] if c.startswith("_x") else c for c in dropped)
