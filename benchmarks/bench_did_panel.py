@@ -5,8 +5,8 @@ Target: within 20 s on 2 cores (generation of the municipality is not timed).
 Run::
 
     .venv/bin/python benchmarks/bench_did_panel.py [--size city] [--seed 0]
-    .venv/bin/python benchmarks/bench_did_panel.py --save /tmp/city0.pkl   # generate once, keep
-    .venv/bin/python benchmarks/bench_did_panel.py --load /tmp/city0.pkl   # reuse (trusted local file)
+    .venv/bin/python benchmarks/bench_did_panel.py --save city0.pkl   # generate once, keep
+    .venv/bin/python benchmarks/bench_did_panel.py --load city0.pkl   # reuse (trusted local file)
 
 ``--load`` reads a pickled :class:`~wellness_research.synthetic.Municipality` (or a dict of tables)
 written by ``--save`` on this machine; pickles run code when loaded, so never load one from elsewhere.

@@ -47,6 +47,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from ._mapping import ReadOnlyMapping
 from .errors import ConfigurationError
 
 __all__ = [
@@ -363,20 +364,11 @@ def validate_protocol(data: Any, *, source: str = "<protocol>", schema: Mapping[
 # --- the loaded protocol -------------------------------------------------------------------------
 
 
-class _Frozen(Mapping[str, Any]):
+class _Frozen(ReadOnlyMapping):
     """Read-only, picklable nested mapping (lists become tuples)."""
 
     def __init__(self, data: Mapping[str, Any]) -> None:
-        self._data = {k: _freeze(v) for k, v in data.items()}
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
+        super().__init__({k: _freeze(v) for k, v in data.items()})
 
     def __repr__(self) -> str:
         return f"{dict(self._data)!r}"

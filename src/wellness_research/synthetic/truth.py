@@ -12,35 +12,18 @@ hazard ratio of 1 both arms are identical and the effect is exactly zero.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
+from .._mapping import ReadOnlyMapping
 from ..errors import ConfigurationError, DataValidationError
 
 __all__ = ["GroundTruth", "ReadOnlyMapping", "SampleTruth", "TrueEffects", "sample_truth"]
 
-
-class ReadOnlyMapping(Mapping[str, Any]):
-    """A read-only, picklable view of a dict (``types.MappingProxyType`` cannot be pickled)."""
-
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        self._data = dict(data)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        return f"ReadOnlyMapping({self._data!r})"
 
 _HR_RANGE = (0.0, 5.0)
 _KCL_RANGE = (-10.0, 10.0)
