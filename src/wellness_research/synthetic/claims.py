@@ -28,10 +28,14 @@ SERVICE_TYPES = ("home", "community", "facility", "prevention", "care_management
 CLAIM_TYPES = ("inpatient", "outpatient", "dental", "pharmacy")
 
 
-def ltc_claim_rows(params: SyntheticParameters, pop: Population, hist: np.ndarray,
-                   rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """LTC claim rows (person, month, service type code, units, cost, benefit)."""
-    n = pop.n
+def _ltc_cost_model(params: SyntheticParameters) -> tuple:
+    """The LTC cost parameters shared by :func:`ltc_claim_rows` and :func:`expected_ltc_cost`.
+
+    Returns ``(users, fac_share, fac_cost, cm_level, service_mean, price, limit, gap)``: share of the
+    certified who use services, facility share of users, facility cost, care-management fee, mean home
+    service cost (the per-recipient cost net of facility users and care management), unit prices, benefit
+    limits in units and the probability of a month without home services — all by level 要支援1..要介護5.
+    """
     cost_level = np.asarray(params.value("ltc_costs.cost_per_recipient_by_level"), dtype=np.float64)
     users = np.asarray(params.value("ltc_costs.user_share_by_level"), dtype=np.float64)
     fac_share = np.asarray(params.value("ltc_costs.facility_share_of_users"), dtype=np.float64)
@@ -42,8 +46,16 @@ def ltc_claim_rows(params: SyntheticParameters, pop: Population, hist: np.ndarra
     service_mean = home_total - cm_level
     price = params.value("ltc_costs.unit_price_yen")
     limit = np.asarray(params.value("ltc_costs.benefit_limit_units"), dtype=np.float64)
-    cv = float(params.value("ltc_costs.home_cost_cv"))
     gap = float(params.value("ltc_costs.monthly_gap_probability"))
+    return users, fac_share, fac_cost, cm_level, service_mean, price, limit, gap
+
+
+def ltc_claim_rows(params: SyntheticParameters, pop: Population, hist: np.ndarray,
+                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """LTC claim rows (person, month, service type code, units, cost, benefit)."""
+    n = pop.n
+    users, fac_share, fac_cost, cm_level, service_mean, price, limit, gap = _ltc_cost_model(params)
+    cv = float(params.value("ltc_costs.home_cost_cv"))
     comm_share = float(params.value("ltc_costs.community_user_share"))
     copay = params.value("ltc_costs.copay_mix")
     # persistent person draws
@@ -157,17 +169,7 @@ def expected_ltc_cost(params: SyntheticParameters, draws: dict[str, np.ndarray],
     """
     from scipy.special import ndtr
 
-    cost_level = np.asarray(params.value("ltc_costs.cost_per_recipient_by_level"), dtype=np.float64)
-    users = np.asarray(params.value("ltc_costs.user_share_by_level"), dtype=np.float64)
-    fac_share = np.asarray(params.value("ltc_costs.facility_share_of_users"), dtype=np.float64)
-    fac_cost = np.asarray(params.value("ltc_costs.facility_cost_by_level"), dtype=np.float64)
-    cm = params.value("ltc_costs.care_management_cost")
-    cm_level = np.where(np.arange(7) < 2, float(cm["support"]), float(cm["care"]))
-    home_total = (cost_level - fac_share * fac_cost) / (1.0 - fac_share)
-    service_mean = home_total - cm_level
-    price = params.value("ltc_costs.unit_price_yen")
-    limit = np.asarray(params.value("ltc_costs.benefit_limit_units"), dtype=np.float64)
-    gap = float(params.value("ltc_costs.monthly_gap_probability"))
+    users, fac_share, fac_cost, cm_level, service_mean, price, limit, gap = _ltc_cost_model(params)
     cap = limit * np.where(np.arange(7) < 2, price["prevention"], price["home"])
     persons = np.asarray(persons, dtype=np.int64)
     user = draws["u_use"][persons, None] < users[None, :]
