@@ -104,7 +104,10 @@ def test_steps_run_quickly_and_report_deviations(run):
     assert cohort.parameters["landmark_months"] == run["protocol"].get("exposure.window_months") == 3
     assert not any("landmark" in d for d in cohort.deviations)
     assert (cohort.data["landmark_month"] == cohort.data["index_month"] + 3).all()
-    assert any("inpatient_months_12m" in d for d in run["matching"].deviations)
+    # every protocol covariate is built by the frame: none is left out as "not in the frame"
+    assert not any("is not in the frame" in d for d in run["matching"].deviations)
+    assert {"inpatient_months_12m", "outpatient_months_12m", "non_qualifying_application_12m", "service_c_12m",
+            "checkup_last_fy"} <= set(cohort.data.columns)
     for step in ("cohort", "matching", "cert", "costs", "cea"):
         r = run[step]
         assert isinstance(r.summary(), str) and r._repr_html_().startswith("<")
@@ -183,3 +186,42 @@ def test_risk_truth_is_the_landmark_window_of_the_matched_participants(run):
                          months=36)
     assert cert.truth_naive == naive.risk_difference
 
+
+
+def test_death_truth_counts_deaths_in_each_arms_risk_set():
+    from wellness_research.analysis.soft import _death_truth
+
+    class _Truth:  # three participants, time zero 2022-01 for all
+        potential_outcomes = pd.DataFrame({
+            "programme": ["soft"] * 3, "person_id": ["a", "b", "c"],
+            "index_month": pd.to_datetime(["2021-10-01"] * 3),
+            # a: dies in month 5 of the window in both arms; b: certified before time zero in the untreated
+            # arm only (leaves that arm's risk set), dies 2026-06 (after the window); c: dies untreated only
+            "cert_month_treated": pd.to_datetime([None, None, None]),
+            "cert_month_untreated": pd.to_datetime([None, "2021-12-01", None]),
+            "death_month_treated": pd.to_datetime(["2022-05-01", "2026-06-01", None]),
+            "death_month_untreated": pd.to_datetime(["2022-05-01", "2026-06-01", "2024-12-01"]),
+        })
+
+    starts = pd.Series(pd.to_datetime(["2022-01-01"] * 3), index=["a", "b", "c"])
+    # treated: 1 death of 3 at risk; untreated: b not at risk, 2 deaths (a, c) of 2 -> 1/3 - 1
+    assert _death_truth(_Truth(), np.array(["a", "b", "c"]), months=36, starts=starts) == pytest.approx(1 / 3 - 1)
+    assert _death_truth(None, np.array(["a"]), months=36, starts=starts) is None
+
+
+def test_tiny_municipality_runs_with_the_hazard_ratio_reported_as_not_estimable():
+    # the tiny municipality has a handful of matched participants and no certification among them:
+    # every step still runs, and the hazard ratio is published as NaN with the reason, never as a number
+    from wellness_research.synthetic import make_municipality
+
+    muni = make_municipality("tiny", seed=0)
+    protocol = load_protocol("soft")
+    cohort = soft_cohort(protocol, muni.tables, fiscal_year=2025)
+    matching = soft_matching(protocol, cohort)
+    cert = soft_certification(protocol, matching, cohort=cohort, truth=muni.truth, n_bootstrap=20)
+    hr = {f.name: f for f in cert.findings}["hazard_ratio_certification"]
+    assert np.isnan(hr.estimate) and cert.cox is None and cert.evalue is None
+    assert any("not estimable (not fitted: an arm has no certification)" in d for d in cert.deviations)
+    assert "E-value: not estimable" in cert.summary()
+    cea = soft_cost_effectiveness(protocol, cert, cohort, muni.tables, n_draws=4)
+    assert cea.effect.hr_certification == 1.0 and any("not estimable" in d for d in cea.deviations)

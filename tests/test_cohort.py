@@ -225,3 +225,38 @@ def test_landmark_errors():
         soft_frame(tables, landmark_months=2)
     with pytest.raises(ConfigurationError, match="landmark_months=0 is not valid"):
         soft_frame(tables, landmark_months=0)
+
+
+def test_prior_use_covariates_count_the_twelve_months_before_the_index_month():
+    from wellness_research.cohort.soft import _months_with_rows
+
+    # person 0: records in months 10, 13, 13, 25 and 26; window [14, 26) holds only month 25
+    rows_p = np.array([0, 0, 0, 0, 0, 1])
+    rows_m = np.array([10, 13, 13, 25, 26, 20])
+    p = np.array([0, 0, 1, 2])
+    lo = np.array([14, 13, 8, 0])
+    hi = np.array([26, 27, 20, 99])
+    assert _months_with_rows(rows_p, rows_m, p, lo, hi).tolist() == [1, 3, 0, 0]  # distinct months
+    assert _months_with_rows(rows_p, rows_m, p, lo, hi, count="rows").tolist() == [1, 4, 0, 0]
+
+
+def test_lookbacks_and_minimum_residence_follow_the_protocol():
+    from wellness_research.synthetic import make_municipality
+
+    tables = make_municipality("small", seed=0).tables
+    base = soft_frame(tables, seed=0)
+    short = soft_frame(tables, seed=0, kcl_lookback_months=12, checkup_lookback_months=6, min_residence_months=12)
+    # a shorter look-back can only turn known values into missing ones
+    both = base.data.merge(short.data, on="person_id", suffixes=("", "_s"))
+    assert len(both) > 0
+    assert ((both.kcl_missing_s >= both.kcl_missing)).all() and (both.kcl_missing_s > both.kcl_missing).any()
+    assert ((both.bmi_missing_s >= both.bmi_missing)).all() and (both.bmi_missing_s > both.bmi_missing).any()
+    # the residence rule excludes, and reports, persons who moved in within 12 months of their index month
+    reason = "resident for less than min_residence_months"
+    excluded = short.exclusions[short.exclusions.reason == reason]
+    assert len(excluded) > 0 and not (base.exclusions.reason == reason).any()
+    res = tables["residents"].set_index(tables["residents"].person_id.astype(str))
+    moved_in = pd.to_datetime(res.loc[excluded.person_id.astype(str), "move_in_date"]).to_numpy()
+    index_date = (np.datetime64("2019-04", "M") + excluded.index_month.to_numpy().astype("timedelta64[M]"))
+    assert (moved_in >= (index_date - np.timedelta64(12, "M")).astype("datetime64[ns]")).all()
+    assert len(short.data) + len(short.exclusions) == short.n_residents

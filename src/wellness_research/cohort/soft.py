@@ -66,6 +66,7 @@ EXCLUSION_REASONS: tuple[str, ...] = (
     "index month after index_end",
     "under 65 at index",
     "not yet resident at index",
+    "resident for less than min_residence_months",
     "moved out before index",
     "died before index",
     "certified at index",
@@ -209,6 +210,28 @@ def _check_tables(tables: Any) -> None:
                                   f"({int(res['person_id'].duplicated().sum())} duplicate rows, e.g. {ex!r}).")
 
 
+def _months_before(when: pd.Series, months: int) -> pd.Series:
+    """First day of the month ``months`` before each date's month (the start of a look-back window)."""
+    m = pd.to_datetime(when).to_numpy(dtype="datetime64[ns]").astype("datetime64[M]") - np.timedelta64(months, "M")
+    return pd.Series(m.astype("datetime64[ns]"), index=when.index)
+
+
+def _months_with_rows(rows_p: np.ndarray, rows_m: np.ndarray, p: np.ndarray, lo: np.ndarray, hi: np.ndarray, *,
+                      count: Literal["months", "rows"] = "months") -> np.ndarray:
+    """Per frame row: distinct months (or records) of person ``p``'s records with month in ``[lo, hi)``."""
+    if len(rows_p) == 0 or len(p) == 0:
+        return np.zeros(len(p), np.int64)
+    m0 = int(min(rows_m.min(), lo.min()))
+    width = int(max(rows_m.max(), hi.max()) - m0 + 2)
+    people, local = np.unique(np.concatenate([p, rows_p]), return_inverse=True)
+    rp, fp = local[len(p):], local[: len(p)]
+    per_month = np.bincount(rp * width + (rows_m - m0 + 1), minlength=len(people) * width).reshape(len(people), width)
+    if count == "months":
+        per_month = (per_month > 0).astype(np.int64)
+    cum = np.cumsum(per_month, axis=1)  # cum[:, k] = records of months < k + m0
+    return (cum[fp, hi - m0] - cum[fp, lo - m0]).astype(np.int64)
+
+
 def _positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ConfigurationError(f"soft_frame: {name}={value!r} is not valid; use an integer >= 1.")
@@ -231,6 +254,9 @@ def soft_frame(
     movers: MoverRule = "drop",
     require_open_site: bool = True,
     landmark_months: int | None = None,
+    min_residence_months: int = 0,
+    kcl_lookback_months: int | None = None,
+    checkup_lookback_months: int | None = None,
 ) -> CohortFrame:
     """Build the SOFT analysis frame (participants at their start month, risk-set sampled controls).
 
@@ -269,6 +295,14 @@ def soft_frame(
         follow-up window (``followup_months``) run from the landmark; covariates stay measured
         before the index month. Exclusions use :data:`LANDMARK_EXCLUSION_REASONS`, and the frame
         gains ``landmark_month`` and ``landmark_date``.
+    min_residence_months : int, default 0
+        Eligibility also requires residence since at least this many months before the index month
+        (the covariate look-back window): a person who moved in later is excluded as "resident for
+        less than min_residence_months" (their baseline claims would be incomplete).
+    kcl_lookback_months, checkup_lookback_months : int or None, default None
+        The latest Kihon Checklist / checkup counts only if answered or done in the months
+        ``-lookback .. -1`` before the index month; an older one is treated as missing. ``None``:
+        the latest before the index month, however old.
 
     Returns
     -------
@@ -327,6 +361,14 @@ def soft_frame(
                                      f"window_months={window_months}; the landmark must not precede the end of the "
                                      "exposure window (use landmark_months >= window_months).")
     lm = 0 if landmark_months is None else landmark_months
+    if isinstance(min_residence_months, bool) or not isinstance(min_residence_months, (int, np.integer)) \
+            or min_residence_months < 0:
+        raise ConfigurationError(f"soft_frame: min_residence_months={min_residence_months!r} is not valid; "
+                                 "use an integer >= 0.")
+    kcl_lookback_months = None if kcl_lookback_months is None else _positive_int(kcl_lookback_months,
+                                                                                 "kcl_lookback_months")
+    checkup_lookback_months = None if checkup_lookback_months is None else _positive_int(
+        checkup_lookback_months, "checkup_lookback_months")
     try:
         org = np.datetime64(pd.Timestamp(origin), "M")
         end_m = _month_of(pd.Timestamp(data_end), org)
@@ -410,6 +452,8 @@ def soft_frame(
         index > last_index,
         index - birth[person] < 780,
         ~(move_in[person] < start),
+        ~(move_in[person] < (start.astype("datetime64[M]") - np.timedelta64(int(min_residence_months), "M")
+                             ).astype("datetime64[ns]")) if min_residence_months else np.zeros(len(frame), bool),
         ~(move_out[person] >= start),
         ~(death[person] >= start),
         certified_at_index,
@@ -487,6 +531,9 @@ def soft_frame(
     left = frame[["p", "start"]].reset_index().sort_values("start")
     got = pd.merge_asof(left, kd, left_on="start", right_on="survey", by="p", allow_exact_matches=False)
     got = got.set_index("index").sort_index()
+    if kcl_lookback_months is not None:  # older than the look-back: missing
+        too_old = (got["survey"] < _months_before(got["start"], kcl_lookback_months)).to_numpy()
+        got.loc[too_old, ["kcl_total", *_KCL_DOMAINS]] = np.nan
     frame["kcl_missing"] = got["kcl_total"].isna().astype(np.int64).to_numpy()
     frame["kcl_total"] = got["kcl_total"].fillna(0.0).to_numpy()
     domains = {dom: got[dom].fillna(0.0).to_numpy() for dom in _KCL_DOMAINS}
@@ -533,6 +580,9 @@ def soft_frame(
     hk = hk.sort_values("when")
     got = pd.merge_asof(left, hk, left_on="start", right_on="when", by="p", allow_exact_matches=False)
     got = got.set_index("index").sort_index()
+    if checkup_lookback_months is not None:
+        too_old = (got["when"] < _months_before(got["start"], checkup_lookback_months)).to_numpy()
+        got.loc[too_old, hv] = np.nan
     for c in hv:
         v = got[c].to_numpy(dtype=float)
         miss = np.isnan(v)
@@ -544,11 +594,45 @@ def soft_frame(
     had[prior_cert] = True
     frame["prior_certification"] = had[keep].astype(np.int64)
 
+    # prior use in the 12 months before the index month: months with an inpatient / outpatient claim,
+    # applications decided 非該当, the short-term intensive service (サービスC)
+    base_lo, base_hi = idx - 12, idx  # months [index - 12, index)
+    mc = tables["medical_claims"]
+    if "claim_type" in mc.columns:
+        mm = _month(mc.service_month, org)
+        mp = mc.person_id.cat.codes.to_numpy().astype(np.int64)
+        for kind in ("inpatient", "outpatient"):
+            sel = (mc.claim_type == kind).to_numpy() & (mm < _NEVER)
+            frame[f"{kind}_months_12m"] = _months_with_rows(mp[sel], mm[sel], p, base_lo, base_hi)
+    nq = cert_all[~valid_cert]
+    nq_m = _month(nq.application_date, org)
+    frame["non_qualifying_application_12m"] = _months_with_rows(
+        nq.person_id.cat.codes.to_numpy().astype(np.int64)[nq_m < _NEVER], nq_m[nq_m < _NEVER], p, base_lo, base_hi,
+        count="rows")
+    if "short_term_episodes" in tables:
+        ep = tables["short_term_episodes"]
+        if not {"person_id", "start_date", "end_date"} <= set(ep.columns):
+            raise DataValidationError(f"soft_frame: table 'short_term_episodes' lacks column(s) "
+                                      f"{sorted({'person_id', 'start_date', 'end_date'} - set(ep.columns))} "
+                                      f"({len(ep)} rows).")
+        es, ee = _month(ep.start_date, org), _month(ep.end_date, org)
+        started = es < _NEVER
+        lookup = pd.DataFrame({"p": ep.person_id.cat.codes.to_numpy().astype(np.int64)[started],
+                               "s": es[started], "e": ee[started]})
+        rows = pd.DataFrame({"p": p, "lo": base_lo, "hi": base_hi, "row": np.arange(len(frame))}).merge(lookup, on="p")
+        # in service at some month of [lo, hi): started before hi and not ended before lo (open end = ongoing)
+        hit = rows[(rows.s < rows.hi) & (rows.e >= rows.lo)]["row"].unique()
+        used = np.zeros(len(frame), np.int64)
+        used[hit] = 1
+        frame["service_c_12m"] = used
+
     frame.insert(0, "person_id", pd.Categorical.from_codes(p, dtype=res.person_id.dtype))
     frame = frame.drop(columns=["p", "end"]).rename(columns={"start": "index_date"})
     frame = frame[[*_CORE_COLUMNS, *(c for c in frame.columns if c not in _CORE_COLUMNS)]]
     params = {"seed": seed if not isinstance(seed, np.random.Generator) else "Generator",
               "min_sessions": min_sessions, "window_months": window_months, "followup_months": followup_months,
               "origin": origin, "data_end": data_end, "index_end": index_end, "last_index_month": last_index,
-              "movers": movers, "require_open_site": bool(require_open_site), "landmark_months": landmark_months}
+              "movers": movers, "require_open_site": bool(require_open_site), "landmark_months": landmark_months,
+              "min_residence_months": int(min_residence_months), "kcl_lookback_months": kcl_lookback_months,
+              "checkup_lookback_months": checkup_lookback_months}
     return CohortFrame(data=frame, exclusions=exclusions, parameters=params, n_residents=int(len(person)))
