@@ -489,8 +489,8 @@ def soft_rollout(
     truth: Any = None,
     seed: int | np.random.Generator | None = None,
     n_boot: int | None = None,
-    honest_bin_months: int = 4,
-    outcomes: Sequence[str] = ("cert_rate", "cost_month"),
+    honest_bin_months: int | None = None,
+    outcomes: Sequence[str] | None = None,
     run_honest: bool = True,
 ) -> SoftRollout:
     """The staggered opening of SOFT sites as a second design (protocol ``analyses.staggered``).
@@ -508,10 +508,11 @@ def soft_rollout(
         Multiplier bootstrap; None: ``seeds.bootstrap``.
     n_boot : int, optional
         Bootstrap draws; None: ``analyses.staggered.n_boot``. Keep it small in tests.
-    honest_bin_months : int, default 4
-        Width of the event-time bins HonestDiD is run on (see the module notes; the protocol has no
-        key for it yet).
-    outcomes : sequence of {"cert_rate", "cost_month"}, default both
+    honest_bin_months : int, optional
+        Width of the event-time bins HonestDiD is run on (see the module notes); None:
+        ``analyses.honest_did.bin_months``.
+    outcomes : sequence of {"cert_rate", "cost_month"}, optional
+        None: ``analyses.staggered.outcomes``.
     run_honest : bool, default True
         False skips HonestDiD (a few seconds per outcome; for quick looks and examples) and lists it
         in ``deviations``.
@@ -547,6 +548,8 @@ def soft_rollout(
 
     protocol = _protocol(protocol)
     p = protocol.get
+    outcomes = tuple(p("analyses.staggered.outcomes") if outcomes is None else outcomes)
+    honest_bin_months = int(p("analyses.honest_did.bin_months")) if honest_bin_months is None else honest_bin_months
     bad = [o for o in outcomes if o not in _OUTCOMES]
     if bad or not outcomes:
         raise ConfigurationError(f"soft_rollout: outcomes={list(outcomes)!r} is not valid; use a non-empty subset of "

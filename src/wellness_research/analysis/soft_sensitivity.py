@@ -349,7 +349,7 @@ def soft_sensitivity(
             t_val = None
             if truth is not None:
                 t_val, _ = _risk_truth(truth, _matched_participant_ids(mm.matched), months=int(horizon), starts=starts)
-            add(f"caliper_{c:g}", *_rd(d, at=horizon, alpha=alpha), "proportion",
+            add(f"caliper_{c:g}".replace(".", "_"), *_rd(d, at=horizon, alpha=alpha), "proportion",
                 f"re-matched with a caliper of {c:g} SD of the logit ({mm.matched.n_matched['treated']} participants "
                 "matched)", t_val)
 
