@@ -59,7 +59,7 @@ def test_store_round_trip_keeps_the_pseudonymous_ground_truth(tmp_path):
 @pytest.mark.slow
 @pytest.mark.notebook
 def test_soft_batch_renders_every_notebook_and_writes_findings_json(tmp_path):
-    # ~2-3 min on 2 busy cores (three notebooks; the PSA of notebook 04 dominates).
+    # ~2-3 min on 2 busy cores (four notebooks; the sensitivity analyses of 03 and the PSA of 05 dominate).
     config = RunConfig(fiscal_year=2025, synthetic="small", seed=0, out_dir=tmp_path, protocols=("soft",))
     result = run_fiscal_year(config, progress=None)
     assert result.ok, result.summary()
@@ -69,7 +69,8 @@ def test_soft_batch_renders_every_notebook_and_writes_findings_json(tmp_path):
     findings = json.loads((soft / "findings.json").read_text(encoding="utf-8"))
     assert findings and all(list(rec) == list(FINDING_KEYS) for rec in findings)
     names = {rec["name"] for rec in findings}
-    assert {"risk_difference_3y", "hazard_ratio_certification", "did_cost_month", "net_benefit_10y"} <= names
+    assert {"risk_difference_3y", "hazard_ratio_certification", "did_cost_month", "net_benefit_10y",
+            "staggered_att_certification_rate", "sensitivity_itt_initiators", "reaim_reach_participants"} <= names
     # Synthetic data: the primary estimate carries the truth it targets.
     primary = next(rec for rec in findings if rec["name"] == "risk_difference_3y")
     assert primary["truth"] is not None and primary["n"] > 0

@@ -2,7 +2,9 @@
 
 :mod:`wellness_research.analysis.soft` implements the SOFT joint-research protocol step by step
 (:func:`soft_cohort`, :func:`soft_matching`, :func:`soft_certification`, :func:`soft_costs`,
-:func:`soft_cost_effectiveness`); :mod:`wellness_research.analysis.findings` holds
+:func:`soft_cost_effectiveness`), with the sensitivity analyses (:func:`soft_sensitivity`), the
+staggered site roll-out as a second design (:func:`soft_rollout`) and RE-AIM (:func:`soft_reaim`);
+:mod:`wellness_research.analysis.findings` holds
 :class:`Finding` and ``findings.json`` (:func:`write_findings`, :func:`read_findings`).
 """
 
@@ -21,6 +23,9 @@ from wellness_research.analysis.soft import (
     soft_costs,
     soft_matching,
 )
+from wellness_research.analysis.soft_reaim import SoftReaim, soft_reaim
+from wellness_research.analysis.soft_rollout import SoftRollout, soft_rollout
+from wellness_research.analysis.soft_sensitivity import SoftSensitivity, soft_sensitivity
 
 __all__ = [
     "FINDING_KEYS",
@@ -30,6 +35,9 @@ __all__ = [
     "SoftCostEffectiveness",
     "SoftCosts",
     "SoftMatching",
+    "SoftReaim",
+    "SoftRollout",
+    "SoftSensitivity",
     "findings_frame",
     "read_findings",
     "soft_certification",
@@ -37,5 +45,8 @@ __all__ = [
     "soft_cost_effectiveness",
     "soft_costs",
     "soft_matching",
+    "soft_reaim",
+    "soft_rollout",
+    "soft_sensitivity",
     "write_findings",
 ]

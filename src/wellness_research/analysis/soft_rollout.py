@@ -660,10 +660,13 @@ def soft_rollout(
                      "course); implied_cost_scale gives its order of magnitude")
     if nb < 999:
         dev.append(f"{st}.n_boot={p(f'{st}.n_boot')}: {nb} bootstrap draws used")
-    dev.append(f"analyses.honest_did: run on the event study coarsened to {honest_bin_months}-month bins "
-               f"re-normalised to the bin ending at e = -1 (with {int(panel['district'].nunique())} districts the "
-               "monthly event-study covariance has rank <= 11 and cannot be inverted); add "
-               "analyses.honest_did.bin_months to the protocol")
+    binning = (f"HonestDiD runs on the event study coarsened to {honest_bin_months}-month bins re-normalised to the "
+               f"bin ending at e = -1 (with {int(panel['district'].nunique())} districts the monthly event-study "
+               "covariance has rank <= 11 and cannot be inverted)")
+    if honest_bin_months == int(p("analyses.honest_did.bin_months")):
+        notes.append(binning + " (analyses.honest_did.bin_months)")
+    else:
+        dev.append(binning + f"; the protocol's analyses.honest_did.bin_months is {p('analyses.honest_did.bin_months')}")
     # published: district-level only; months with fewer than min_cell residents are masked
     counts = (panel.assign(treated=np.where((panel["cohort"] > 0) & (panel["month"] >= panel["cohort"]),
                                             "after opening", "before opening / no site"))

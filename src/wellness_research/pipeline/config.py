@@ -19,7 +19,8 @@ PROTOCOLS: dict[str, tuple[str, ...]] = {
     "soft": (
         "02_soft_cohort_and_matching.ipynb",
         "03_soft_outcomes.ipynb",
-        "04_soft_cost_effectiveness.ipynb",
+        "04_soft_site_rollout.ipynb",
+        "05_soft_cost_effectiveness.ipynb",
     ),
 }
 
