@@ -36,12 +36,13 @@ from .estimate import EstimatedParameters, estimate_parameters, observed_histori
 from .parameters import FRAILTY_GROUPS, LEVELS, STATES, Parameters, load_parameters
 from .population import population_at
 from .projection import Projection
-from .psa import Beta, Dirichlet, Fixed, Gamma, LogNormal, PSAResult, run_psa
+from .psa import Beta, Dirichlet, DirichletRows, Fixed, Gamma, LogNormal, PSAResult, band_matrix_value, run_psa
 
 __all__ = [
     "Beta",
     "DecisionResult",
     "Dirichlet",
+    "DirichletRows",
     "Effect",
     "EncodedPopulation",
     "EstimatedParameters",
@@ -55,6 +56,7 @@ __all__ = [
     "Projection",
     "STATES",
     "annual_to_cycle_matrix",
+    "band_matrix_value",
     "break_even",
     "break_even_participation",
     "calibration_population",

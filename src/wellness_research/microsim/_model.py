@@ -38,7 +38,7 @@ from .convert import annual_to_cycle_matrix
 from .effect import Effect
 from .parameters import Parameters
 
-__all__ = ["CycleTables", "build_tables"]
+__all__ = ["BaseTables", "CycleTables", "base_tables", "build_tables"]
 
 #: outcome code of death in the rows (the state index of ``dead``)
 DEAD = 8
@@ -88,6 +88,11 @@ def _progression(m: np.ndarray, hr: float) -> np.ndarray:
     return out
 
 
+#: the outcome order of each state's row: dead, stay, then the other states ascending
+_ORDER = np.array([[DEAD, k] + [j for j in range(8) if j != k] for k in range(8)], dtype=np.intp)
+_ROWS = np.arange(8)[:, None]
+
+
 def _outcome_rows(death_p: np.ndarray, cert_h: np.ndarray, trans: np.ndarray, entry: np.ndarray):
     """Cumulative outcome rows ``(L, 2, G, A, 8, 9)`` and their next states, for levels ``L``.
 
@@ -101,17 +106,14 @@ def _outcome_rows(death_p: np.ndarray, cert_h: np.ndarray, trans: np.ndarray, en
     prob[..., 0, 0] = surv[..., 0] * (1.0 - c)
     prob[..., 0, 1:8] = (surv[..., 0] * c)[..., None] * entry[None, :, None]
     prob[..., 1:, :8] = surv[..., 1:, None] * trans[:, :, None, :, 1:, :]
-    order = np.empty((8, 9), dtype=np.int8)
-    for k in range(8):
-        order[k] = [DEAD, k] + [j for j in range(8) if j != k]
-    p_ord = np.take_along_axis(prob, np.broadcast_to(order, prob.shape).astype(np.intp), axis=-1)
+    p_ord = prob[..., _ROWS, _ORDER]  # row k reordered as dead, stay, the others (a gather: same values)
     cum = np.cumsum(p_ord, axis=-1)
     # the last outcome with positive probability ends exactly at 1, so rounding never picks an
     # impossible outcome and u < 1 always stops the scan
     pos = p_ord > 0
     last = 8 - np.argmax(pos[..., ::-1], axis=-1)
     cum[np.arange(9) >= last[..., None]] = 1.0
-    nxt = np.broadcast_to(order, prob.shape).astype(np.int8)
+    nxt = np.broadcast_to(_ORDER.astype(np.int8), prob.shape)
     return np.ascontiguousarray(cum).ravel(), np.ascontiguousarray(nxt).ravel()
 
 
@@ -146,14 +148,35 @@ def _cum_rows(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_tables(params: Parameters, *, years: int, cycle: str, effect: Effect, frailty: bool = False) -> CycleTables:
-    """Build the per-cycle tables of both variants for a horizon of ``years``.
+@dataclass(frozen=True)
+class BaseTables:
+    """The effect-free part of :class:`CycleTables` (level 0), shared by every effect on the same parameters.
 
-    The annual matrix of every (sex, age) cell is converted once per *distinct* matrix (a broadcast
-    matrix is converted once). With ``frailty`` the certification hazard of the independent state
-    has one row per frailty group (the rescaled multipliers of :class:`Parameters`) and the groups move
-    by the per-cycle version of the annual frailty matrix.
+    A probabilistic sensitivity analysis draws a new effect at every draw while the transition,
+    mortality and entry tables stay the same: :func:`build_tables` takes them from here instead of
+    converting the matrices and tabulating the control rows again.
     """
+
+    dt: float
+    n_cycles: int
+    cycles_per_year: int
+    n_ages: int
+    death_p: np.ndarray  # (2, A, 8)
+    entry_cum: np.ndarray  # (2, A, 7)
+    entry: np.ndarray  # (2, A, 7)
+    conversion_error: float
+    mats: np.ndarray  # (U, 8, 8) distinct per-cycle matrices
+    inverse: np.ndarray  # (2, A) index into mats of each (sex, age) cell
+    base_h: np.ndarray  # (2, G, A) certification hazard per cycle without effect
+    row_cum: np.ndarray  # level 0 rows, flat
+    row_next: np.ndarray
+    n_groups: int
+    frailty_cum: np.ndarray | None
+    frailty_init_cum: np.ndarray | None
+
+
+def base_tables(params: Parameters, *, years: int, cycle: str, frailty: bool = False) -> BaseTables:
+    """The effect-free tables (level 0) of :func:`build_tables`."""
     cpy = 12 if cycle == "month" else 1
     dt = 1.0 / cpy
     T = years * cpy
@@ -168,7 +191,6 @@ def build_tables(params: Parameters, *, years: int, cycle: str, effect: Effect, 
     convs = [_cycle_matrix(u.reshape(8, 8), dt) for u in uniq]
     mats = np.stack([c[0] for c in convs])  # (U, 8, 8)
     conversion_error = max(c[1] for c in convs)
-    hrs = np.array([effect.hazard_ratios((t + 0.5) * dt) for t in range(T)])  # (T, 2)
     death_p = -np.expm1(-(params.death_baseline[:, :, None] * params.level_hr[None, None, :]) * dt)
     if frailty:
         if not params.has_frailty:
@@ -185,25 +207,54 @@ def build_tables(params: Parameters, *, years: int, cycle: str, effect: Effect, 
         G = 1
         base_h = (params.incidence * dt)[:, None, :]  # (2, 1, A)
         frailty_cum = frailty_init_cum = None
+    entry_cum = _cum_rows(params.entry_mix_cells)
+    entry = np.diff(entry_cum, axis=-1, prepend=0.0)  # the cohort engine's entry mix, exactly
+    inverse = inverse.reshape(2, A)
+    level0_h = np.stack([base_h * 1.0])  # (1, 2, G, A), as level 0 of build_tables
+    level0_trans = np.stack([np.stack([_progression(m, 1.0) for m in mats])])[:, inverse]  # (1, 2, A, 8, 8)
+    row_cum, row_next = _outcome_rows(death_p, level0_h, level0_trans, entry)
+    return BaseTables(
+        dt=dt, n_cycles=T, cycles_per_year=cpy, n_ages=A, death_p=death_p, entry_cum=entry_cum, entry=entry,
+        conversion_error=conversion_error, mats=mats, inverse=inverse, base_h=base_h, row_cum=row_cum,
+        row_next=row_next, n_groups=G, frailty_cum=frailty_cum, frailty_init_cum=frailty_init_cum,
+    )
+
+
+def build_tables(params: Parameters, *, years: int, cycle: str, effect: Effect, frailty: bool = False,
+                 base: BaseTables | None = None) -> CycleTables:
+    """Build the per-cycle tables of both variants for a horizon of ``years``.
+
+    The annual matrix of every (sex, age) cell is converted once per *distinct* matrix (a broadcast
+    matrix is converted once). With ``frailty`` the certification hazard of the independent state
+    has one row per frailty group (the rescaled multipliers of :class:`Parameters`) and the groups move
+    by the per-cycle version of the annual frailty matrix. ``base`` (from :func:`base_tables` with the
+    same parameters, horizon, cycle and frailty switch) skips the effect-free part; the tables are the
+    same with or without it (the rows are computed level by level, so bit for bit).
+    """
+    b = base_tables(params, years=years, cycle=cycle, frailty=frailty) if base is None else base
+    T, dt, A = b.n_cycles, b.dt, b.n_ages
+    hrs = [effect.hazard_ratios((t + 0.5) * dt) for t in range(T)]
     # effect levels: 0 = (1, 1), then the distinct pairs in order of first appearance
     pairs: list[tuple[float, float]] = [(1.0, 1.0)]
     level_of_cycle = np.zeros(T, dtype=np.int64)
     index = {pairs[0]: 0}
     for t in range(T):
-        key = (float(hrs[t, 0]), float(hrs[t, 1]))
+        key = (float(hrs[t][0]), float(hrs[t][1]))
         if key not in index:
             index[key] = len(pairs)
             pairs.append(key)
         level_of_cycle[t] = index[key]
-    level_cert_h = np.stack([base_h * hc for hc, _ in pairs])  # (L, 2, G, A)
-    level_trans = np.stack([np.stack([_progression(m, hp) for m in mats]) for _, hp in pairs])  # (L, U, 8, 8)
-    level_trans = level_trans[:, inverse.reshape(2, A)]  # (L, 2, A, 8, 8)
-    entry_cum = _cum_rows(params.entry_mix_cells)
-    entry = np.diff(entry_cum, axis=-1, prepend=0.0)  # the cohort engine's entry mix, exactly
-    row_cum, row_next = _outcome_rows(death_p, level_cert_h, level_trans, entry)
+    level_cert_h = np.stack([b.base_h * hc for hc, _ in pairs])  # (L, 2, G, A)
+    level_trans = np.stack([np.stack([_progression(m, hp) for m in b.mats]) for _, hp in pairs])  # (L, U, 8, 8)
+    level_trans = level_trans[:, b.inverse]  # (L, 2, A, 8, 8)
+    if len(pairs) > 1:
+        cum1, nxt1 = _outcome_rows(b.death_p, level_cert_h[1:], level_trans[1:], b.entry)
+        row_cum, row_next = np.concatenate([b.row_cum, cum1]), np.concatenate([b.row_next, nxt1])
+    else:
+        row_cum, row_next = b.row_cum.copy(), b.row_next.copy()
     return CycleTables(
-        dt=dt, n_cycles=T, cycles_per_year=cpy, n_ages=A, age_step=np.arange(T) // cpy, death_p=death_p,
-        entry_cum=entry_cum, conversion_error=conversion_error, level_of_cycle=level_of_cycle,
+        dt=dt, n_cycles=T, cycles_per_year=b.cycles_per_year, n_ages=A, age_step=np.arange(T) // b.cycles_per_year,
+        death_p=b.death_p, entry_cum=b.entry_cum, conversion_error=b.conversion_error, level_of_cycle=level_of_cycle,
         level_cert_h=level_cert_h, level_trans=level_trans, row_cum=row_cum, row_next=row_next,
-        n_groups=G, frailty_cum=frailty_cum, frailty_init_cum=frailty_init_cum,
+        n_groups=b.n_groups, frailty_cum=b.frailty_cum, frailty_init_cum=b.frailty_init_cum,
     )

@@ -4,7 +4,8 @@
 :func:`~wellness_research.microsim.population.population_at` with the state in hindsight) with the
 given parameters (cohort engine, monthly cycles, no programme) and puts the model's expectations
 beside the observed counts of the same persons: first certifications and deaths per year, LTC cost
-per year, and the certified share by sex × age band and by age band × level at each anniversary.
+and medical cost per year (from ``ltc_claims`` and ``medical_claims`` when the tables have them), and
+the certified share by sex × age band and by age band × level at each anniversary.
 
 The projection has no migration, so residents who move out during the horizon are left out of both
 sides (their number is in ``attrs["excluded_moved_out"]``); the observed side is read as in
@@ -30,7 +31,7 @@ import pandas as pd
 
 from ..errors import ConfigurationError
 from .engine import project
-from .estimate import _REQUIRED, _band, _band_labels, _check, _histories, _present_on, _state_on
+from .estimate import _OPTIONAL, _REQUIRED, _band, _band_labels, _check, _histories, _present_on, _state_on
 from .parameters import LEVELS, Parameters, load_parameters
 from .population import population_at
 from .projection import Projection
@@ -57,7 +58,9 @@ def calibration_report(
         :func:`calibration_population` ``(tables, start_date, years)`` (its control arm is used; the
         number of persons must match).
     tables : Mapping[str, pandas.DataFrame]
-        ``residents``, ``ltc_certifications`` and optionally ``ltc_claims``. Not modified.
+        ``residents``, ``ltc_certifications`` and optionally ``ltc_claims`` and ``medical_claims``
+        (rows ``ltc_cost`` and ``medical_cost``: yen per year of the cohort, claims by service month,
+        against the model's undiscounted cost at the projection's default timing). Not modified.
     start_date : str or Timestamp
     years : int, default 3
         Whole years after ``start_date`` that the tables cover.
@@ -91,6 +94,7 @@ def calibration_report(
     except (ValueError, TypeError):
         raise ConfigurationError(f"start_date must be a date; got {start_date!r}.") from None
     _check(tables, _REQUIRED, True)
+    _check(tables, _OPTIONAL, False)
     pop, keep_ids, n_moved = _cohort(tables, day0, years, int(age_bands[0]))
     if isinstance(projection_or_parameters, Projection):
         pr = projection_or_parameters
@@ -126,12 +130,13 @@ def calibration_report(
     sp = sp[member[sp["person"].to_numpy()]]
     ev_day = np.asarray(sp.loc[sp["new"], "s"], dtype="datetime64[D]")
     died = member & ~np.isnat(h.death) & (h.death == h.b) & (h.b > h.a)
-    ltc = None
-    if "ltc_claims" in tables:
-        cl = tables["ltc_claims"]
-        pidx = ids.get_indexer(cl["person_id"].astype(str).to_numpy())
-        mon = pd.to_datetime(cl["service_month"]).to_numpy(dtype="datetime64[D]")
-        ltc = (pidx, mon, pd.to_numeric(cl["cost_yen"]).to_numpy(dtype=np.float64))
+    claims = {}  # measure -> (person index, service month, yen) of the claims table
+    for table, measure in (("ltc_claims", "ltc_cost"), ("medical_claims", "medical_cost")):
+        if table in tables:
+            cl = tables[table]
+            pidx = ids.get_indexer(cl["person_id"].astype(str).to_numpy())
+            mon = pd.to_datetime(cl["service_month"]).to_numpy(dtype="datetime64[D]")
+            claims[measure] = (pidx, mon, pd.to_numeric(cl["cost_yen"]).to_numpy(dtype=np.float64))
     for y in range(1, years + 1):
         d0 = np.datetime64((day0 + pd.DateOffset(years=y - 1)).date(), "D")
         d1 = np.datetime64((day0 + pd.DateOffset(years=y)).date(), "D")
@@ -141,13 +146,12 @@ def calibration_report(
         dth = int((died & (h.death >= d0) & (h.death < d1)).sum())
         m = float(out["deaths"][0, y - 1])
         add("deaths", y, "all", "all", "all", len(pop), dth, m, np.sqrt(m))
-        if ltc is not None:
-            pidx, mon, yen = ltc
+        for measure, (pidx, mon, yen) in claims.items():
             sel = (pidx >= 0) & (mon >= d0) & (mon < d1)
             sel &= member[np.where(pidx >= 0, pidx, 0)]
             per = np.bincount(pidx[sel], weights=yen[sel], minlength=len(h.pid))[member]
-            m = float(out["ltc_cost"][0, y - 1])
-            add("ltc_cost", y, "all", "all", "all", int((per > 0).sum()), per.sum(), m,
+            m = float(out[measure][0, y - 1])
+            add(measure, y, "all", "all", "all", int((per > 0).sum()), per.sum(), m,
                 np.sqrt(((per - per.mean()) ** 2).sum()))
     cpy = pr.cycles_per_year
     occ = pr.occupancy_detail[0]  # (2, A, T+1, 9)

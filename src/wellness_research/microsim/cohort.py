@@ -34,9 +34,11 @@ def _advance(sex, a0, state, grp, mult, counts, tables: CycleTables, v: int):
         x[unk, :, state[unk]] = init[unk]
         fm = np.diff(tables.frailty_cum, axis=-1, prepend=0.0)  # (G, G) per-cycle moves, as the kernel draws them
     occ = np.empty((T + 1, C, 9))
+    focc = np.empty((T + 1, C, G))  # independent persons by frailty group
     newc = np.zeros((T, C, 9))
     dth = np.zeros((T, C, 9))
     occ[0] = x.sum(axis=1)
+    focc[0] = x[:, :, 0]
     entry_all = np.diff(tables.entry_cum, axis=-1, prepend=0.0)  # (2, A, 7)
     g_idx = np.arange(G)
     for t in range(T):
@@ -58,13 +60,14 @@ def _advance(sex, a0, state, grp, mult, counts, tables: CycleTables, v: int):
         newc[t, :, 1:8] = new.sum(axis=1)[:, None] * entry
         x = nxt if G == 1 else np.einsum("cgk,gh->chk", nxt, fm)
         occ[t + 1] = x.sum(axis=1)
+        focc[t + 1] = x[:, :, 0]
     w = counts[None, :, None]
-    return occ * w, newc * w, dth * w
+    return occ * w, newc * w, dth * w, focc * w
 
 
 def _scatter(values: np.ndarray, sex, a0, n_ages: int) -> np.ndarray:
-    """Sum cell arrays ``(T, C, 9)`` into ``(2 sex, n_ages, T, 9)``."""
-    out = np.zeros((2, n_ages, values.shape[0], 9))
+    """Sum cell arrays ``(T, C, K)`` into ``(2 sex, n_ages, T, K)``."""
+    out = np.zeros((2, n_ages, values.shape[0], values.shape[2]))
     np.add.at(out, (sex, a0), np.moveaxis(values, 1, 0))
     return out
 
@@ -72,7 +75,8 @@ def _scatter(values: np.ndarray, sex, a0, n_ages: int) -> np.ndarray:
 def run_cohort(codes: dict[str, np.ndarray], tables: CycleTables, *, uptake: float):
     """Expected occupancy, new certifications and deaths, shaped like the microsimulation's output.
 
-    Returns arrays ``(2 arms, 2 sex, n_ages, T + 1, 9)``, ``(2, 2, n_ages, T, 9)`` twice.
+    Returns arrays ``(2 arms, 2 sex, n_ages, T + 1, 9)``, ``(2, 2, n_ages, T, 9)`` twice, and with
+    frailty the independent persons by group ``(2, 2, n_ages, T + 1, G)`` (else None).
     """
     n = len(codes["sex"])
     mult = codes.get("mult")
@@ -92,8 +96,10 @@ def run_cohort(codes: dict[str, np.ndarray], tables: CycleTables, *, uptake: flo
         arrays = _advance(sex, a0, state, g, m, counts, tables, v)
         res.append(tuple(_scatter(a, sex, a0, tables.n_ages) for a in arrays))
     out = []
-    for i in range(3):
+    for i in range(4 if tables.n_groups > 1 else 3):
         ctrl = res[0][i]
         inter = uptake * res[1][i] + (1.0 - uptake) * ctrl if uptake < 1 else res[1][i]
         out.append(np.stack([ctrl, inter]))
+    if tables.n_groups == 1:
+        out.append(None)
     return tuple(out)

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigurationError, DataValidationError
-from ._model import DEAD, CycleTables, build_tables
+from ._model import DEAD, BaseTables, CycleTables, base_tables, build_tables
 from .effect import Effect
 from .parameters import FRAILTY_GROUPS, STATES, Parameters, load_parameters
 from .projection import Projection
@@ -126,14 +126,35 @@ def _record(arm, sx, a0, t, s, ns, flow, newc, dth):
         newc[arm, sx, a0, t, ns] += 1
 
 
+@numba.njit
+def _frecord(slot, sx, a0, t, s, ns, g, fflow):
+    """With frailty: a change of state ``s -> ns`` of a person in group ``g`` changes the independent
+    persons of group ``g`` (leaving or re-entering the independent state)."""
+    if s == 0:
+        fflow[slot, sx, a0, t, g] -= 1
+    elif ns == 0:
+        fflow[slot, sx, a0, t, g] += 1
+
+
+@numba.njit
+def _fmove(slot, sx, a0, t, g, ng, fflow):
+    """With frailty: an independent person moves from group ``g`` to ``ng``."""
+    fflow[slot, sx, a0, t, g] -= 1
+    fflow[slot, sx, a0, t, ng] += 1
+
+
 def _make_kernel(with_frailty: bool):
     """The compiled kernel with or without the frailty stream (``with_frailty`` is frozen into the
     compiled code as a constant, so the frailty-free kernel carries no frailty branch at all)."""
 
-    def _kernel(lo, hi, sex, age0, state0, variant, mult, use_mult, key, n_cycles, cpy, n_ages, level_of_cycle,
+    def _kernel(lo, hi, pid, sex, age0, state0, variant, mult, use_mult, key, n_cycles, cpy, n_ages, level_of_cycle,
                 row_cum, row_next, death_p, level_cert_h, entry_cum, shared, n_groups, group0, frailty_cum,
-                frailty_init_cum, occ0, flow, newc, dth):  # pragma: no cover
+                frailty_init_cum, occ0, flow, newc, dth, focc0, fflow):  # pragma: no cover
         """Persons ``lo..hi-1``, both arms, all cycles; adds counts into ``occ0``, ``flow``, ``newc``, ``dth``.
+
+        ``pid[i]`` is the person's row in the population (their random stream); the other person arrays
+        may be in any order (an encoded population is run sorted by sex, age and state, so that
+        neighbouring persons read the same rows and counters).
 
         Only changes of state are written (a few per cent of person-cycles); occupancy is rebuilt from the
         starting counts ``occ0`` and the net flows. When both arms are in the same state ``k`` and the
@@ -146,7 +167,9 @@ def _make_kernel(with_frailty: bool):
         and drawn from a second private stream (``key ^ _FRAILTY_KEY``): an unknown starting group
         (``group0 == n_groups``) from the reference mix of the starting sex and age, then after every
         cycle's state draw a move by the per-cycle frailty matrix. The group selects the rows (the
-        independent row's certification hazard), so ``base`` shifts by ``n_ages * 72`` per group.
+        independent row's certification hazard), so ``base`` shifts by ``n_ages * 72`` per group. The
+        independent persons by group are counted the same way as the states: starting counts ``focc0``
+        ``(2 sex, n_ages, G)`` and net changes ``fflow`` ``(3, 2 sex, n_ages, T, G)`` (slot 2: both arms).
         """
         lstride = 2 * n_groups * n_ages * 72
         gstride = n_ages * 72
@@ -164,13 +187,15 @@ def _make_kernel(with_frailty: bool):
             g = np.int64(0)
             y = np.uint64(0)
             if with_frailty:
-                y = _mix((key ^ _FRAILTY_KEY) ^ _mix(np.uint64(i + 1)))
+                y = _mix((key ^ _FRAILTY_KEY) ^ _mix(np.uint64(pid[i] + 1)))
                 g = np.int64(group0[i])
                 if g >= n_groups:
                     y += _GOLDEN
                     g = _pick(frailty_init_cum[sx, a0], _uniform(y))
+                if s0 == 0:
+                    focc0[sx, a0, g] += 1
             base = ((sx * n_groups + g) * n_ages + a) * 72
-            x = _mix(key ^ _mix(np.uint64(i + 1)))
+            x = _mix(key ^ _mix(np.uint64(pid[i] + 1)))
             for t in range(n_cycles):
                 x += _GOLDEN
                 u = np.float64(np.int64(_mix(x) >> np.uint64(11))) * (1.0 / 9007199254740992.0)  # < 2**53: exact
@@ -182,6 +207,8 @@ def _make_kernel(with_frailty: bool):
                         ns = _scan(row_cum, row_next, base + sc * 9, u)
                     if ns != sc:
                         _record(2, sx, a0, t, sc, ns, flow, newc, dth)
+                        if with_frailty:
+                            _frecord(2, sx, a0, t, sc, ns, g, fflow)
                         sc = ns
                         si = ns
                         if ns == _DEAD:
@@ -197,6 +224,8 @@ def _make_kernel(with_frailty: bool):
                             ns = _scan(row_cum, row_next, base + sc * 9, u)
                         if ns != sc:
                             _record(0, sx, a0, t, sc, ns, flow, newc, dth)
+                            if with_frailty:
+                                _frecord(0, sx, a0, t, sc, ns, g, fflow)
                             sc = ns
                     if si != _DEAD:
                         if use_mult and si == 0:
@@ -205,6 +234,8 @@ def _make_kernel(with_frailty: bool):
                             ns = _scan(row_cum, row_next, li * lstride + base + si * 9, u)
                         if ns != si:
                             _record(1, sx, a0, t, si, ns, flow, newc, dth)
+                            if with_frailty:
+                                _frecord(1, sx, a0, t, si, ns, g, fflow)
                             si = ns
                     if sc == _DEAD and si == _DEAD:
                         break
@@ -212,6 +243,12 @@ def _make_kernel(with_frailty: bool):
                     y += _GOLDEN
                     ng = _pick(frailty_cum[g], _uniform(y))
                     if ng != g:
+                        if sc == 0 and si == 0:
+                            _fmove(2, sx, a0, t, g, ng, fflow)
+                        elif sc == 0:
+                            _fmove(0, sx, a0, t, g, ng, fflow)
+                        elif si == 0:
+                            _fmove(1, sx, a0, t, g, ng, fflow)
                         base += (ng - g) * gstride
                         g = ng
                 k += 1
@@ -221,10 +258,30 @@ def _make_kernel(with_frailty: bool):
                         a += 1
                         base += 72
 
-    return numba.njit(cache=False, nogil=True)(_kernel)
+    return _njit_cached(_kernel)
 
 
-#: the two kernels (each compiled at its first call)
+def _njit_cached(fn):
+    """``numba.njit(nogil=True, cache=True)``, or without the on-disk cache when numba has nowhere to write it.
+
+    Compiling a kernel takes several seconds at the first call of every process (3-8 s measured on this
+    2-core machine); with ``cache=True`` numba stores the machine code beside this module
+    (``microsim/__pycache__``) or, when that directory is not writable (a read-only install), in the
+    user's cache directory (``NUMBA_CACHE_DIR`` or ``~/.cache/numba``), and later processes load it
+    (under a second). Numba checks for a writable directory when the function is decorated and raises
+    ``RuntimeError("cannot cache function ...: no locator available")`` when there is none: then the
+    kernel is compiled per process as before. The cached code is keyed by this file's contents, the
+    closure's ``with_frailty`` value, the signature and the CPU, so a changed source or another machine
+    recompiles. The kernels use no lifted loops or dynamic globals, so numba has no reason to warn
+    that it cannot cache them (tests run with warnings as errors).
+    """
+    try:
+        return numba.njit(cache=True, nogil=True)(fn)
+    except RuntimeError:  # no writable cache directory: compile in every process
+        return numba.njit(cache=False, nogil=True)(fn)
+
+
+#: the two kernels (each compiled at its first call, or loaded from numba's cache)
 _KERNELS = {False: _make_kernel(False), True: _make_kernel(True)}
 
 
@@ -292,7 +349,8 @@ def run_microsim(codes: dict[str, np.ndarray], tables: CycleTables, *, key: int,
     Each thread pulls chunks from a queue and counts into its own buffers, which are summed at the
     end (slot 2 of the arm axis holds changes shared by both arms). Returns float arrays: occupancy
     ``(2, 2, n_ages, T + 1, 9)``, new certifications and deaths
-    ``(2, 2, n_ages, T, 9)``. Counts are integers, so the result does not depend on the number of
+    ``(2, 2, n_ages, T, 9)``, and with frailty the independent persons by group
+    ``(2, 2, n_ages, T + 1, G)`` (else None). Counts are integers, so the result does not depend on the number of
     threads nor on which thread ran which chunk.
     """
     n = len(codes["sex"])
@@ -304,8 +362,10 @@ def run_microsim(codes: dict[str, np.ndarray], tables: CycleTables, *, key: int,
     flow = np.zeros((k, 3, 2, A, T, 9), dtype=np.int64)
     newc = np.zeros((k, 3, 2, A, T, 9), dtype=np.int64)
     dth = np.zeros((k, 3, 2, A, T, 9), dtype=np.int64)
-    mult = np.ascontiguousarray(codes["mult"], dtype=np.float64) if use_mult else np.ones(1)
     G = tables.n_groups
+    focc0 = np.zeros((k, 2, A, G), dtype=np.int64)
+    fflow = np.zeros((k, 3 if G > 1 else 1, 2, A, T if G > 1 else 1, G), dtype=np.int64)
+    mult = np.ascontiguousarray(codes["mult"], dtype=np.float64) if use_mult else np.ones(1)
     if G > 1:
         group0 = codes["frailty"]
         fcum, fini = tables.frailty_cum, tables.frailty_init_cum
@@ -315,7 +375,9 @@ def run_microsim(codes: dict[str, np.ndarray], tables: CycleTables, *, key: int,
     chunks = iter(range(n_chunks))
     lock = threading.Lock()
     ro = _readonly
-    args = (ro(codes["sex"]), ro(codes["age0"]), ro(codes["state"]), ro(codes["variant"]), ro(mult), use_mult,
+    pid = codes.get("pid")
+    pid = np.arange(n, dtype=np.int64) if pid is None else pid
+    args = (ro(pid), ro(codes["sex"]), ro(codes["age0"]), ro(codes["state"]), ro(codes["variant"]), ro(mult), use_mult,
             np.uint64(key), T, tables.cycles_per_year, A, ro(tables.level_of_cycle), ro(tables.row_cum),
             ro(tables.row_next), ro(tables.death_p), ro(tables.level_cert_h), ro(tables.entry_cum),
             ro(_shared_rows(tables)), G, ro(group0), ro(fcum), ro(fini))
@@ -328,7 +390,7 @@ def run_microsim(codes: dict[str, np.ndarray], tables: CycleTables, *, key: int,
                 c = next(chunks, None)
             if c is None:
                 return
-            kernel(bounds[c], bounds[c + 1], *args, occ0[b], flow[b], newc[b], dth[b])
+            kernel(bounds[c], bounds[c + 1], *args, occ0[b], flow[b], newc[b], dth[b], focc0[b], fflow[b])
 
     if k == 1:
         work(0)
@@ -344,7 +406,13 @@ def run_microsim(codes: dict[str, np.ndarray], tables: CycleTables, *, key: int,
     occ = np.empty((2, 2, A, T + 1, 9))
     occ[:, :, :, 0, :] = start[None]
     occ[:, :, :, 1:, :] = start[None, :, :, None, :] + np.cumsum(arms(flow), axis=3)
-    return occ, arms(newc).astype(np.float64), arms(dth).astype(np.float64)
+    if G == 1:
+        return occ, arms(newc).astype(np.float64), arms(dth).astype(np.float64), None
+    fstart = focc0.sum(axis=0).astype(np.float64)  # (2 sex, A, G)
+    focc = np.empty((2, 2, A, T + 1, G))
+    focc[:, :, :, 0, :] = fstart[None]
+    focc[:, :, :, 1:, :] = fstart[None, :, :, None, :] + np.cumsum(arms(fflow), axis=3)
+    return occ, arms(newc).astype(np.float64), arms(dth).astype(np.float64), focc
 
 
 # --------------------------------------------------------------------------- population coding
@@ -488,11 +556,26 @@ class EncodedPopulation:
         return f"EncodedPopulation(n_persons={self.n_persons:,}, ages {self.min_age}-{self.max_age}{cov})"
 
     def _codes(self) -> dict[str, np.ndarray]:
-        out = {"sex": self.sex, "age0": self.age0, "state": self.state}
+        """The person arrays sorted by sex, starting age and state, with ``pid`` the row of each.
+
+        The microsimulation runs persons in this order (neighbouring persons then read the same table
+        rows and counters: about a tenth faster on 150,000 persons in random order) while each person
+        keeps the random stream of their row, so the results are those of the population's order, bit
+        for bit. The sort is made once per encoded population (a new dict of the cached arrays each call).
+        """
+        return dict(self._sorted_codes)
+
+    @functools.cached_property
+    def _sorted_codes(self) -> dict[str, np.ndarray]:
+        order = np.lexsort((self.state, self.age0, self.sex))
+        out = {"pid": order.astype(np.int64), "sex": self.sex[order], "age0": self.age0[order],
+               "state": self.state[order]}
         if self.mult is not None:
-            out["mult"] = self.mult
+            out["mult"] = self.mult[order]
         if self.frailty is not None:
-            out["frailty"] = self.frailty
+            out["frailty"] = self.frailty[order]
+        for a in out.values():
+            a.setflags(write=False)
         return out
 
 
@@ -587,7 +670,15 @@ def _codes_of(population: pd.DataFrame | EncodedPopulation, params: Parameters,
 
 # --------------------------------------------------------------------------- per-parameter tables
 _TABLES: dict[tuple, CycleTables] = {}
+_BASES: dict[tuple, BaseTables] = {}
 _TABLES_LOCK = threading.Lock()
+
+
+def _remember(cache: dict, key: tuple, value, limit: int) -> None:
+    with _TABLES_LOCK:
+        if len(cache) >= limit:
+            cache.pop(next(iter(cache)))
+        cache[key] = value
 
 
 def _tables(params: Parameters, years: int, cycle: str, eff: Effect, frailty: bool = False) -> CycleTables:
@@ -597,26 +688,34 @@ def _tables(params: Parameters, years: int, cycle: str, eff: Effect, frailty: bo
     annual matrix by cell, rescaled mortality, level hazard ratios, the frailty tables when used), the
     horizon, the cycle, the effect and the frailty switch, so
     a parameter set rebuilt with the same values (``Parameters.replace`` of a cost only, as in a PSA
-    of costs) reuses the tables, and any other change builds new ones. Cached arrays are read-only.
+    of costs) reuses the tables, and any other change builds new ones. The effect-free part
+    (:func:`~wellness_research.microsim._model.base_tables`: matrix conversions, mortality, the control's
+    rows) is remembered apart, without the effect in its key, so a PSA that draws a new effect at every
+    draw builds only the intervention's rows. Cached arrays are read-only.
     """
     arrays = (params.incidence, params.entry_mix_cells, params.annual_matrix_cells, params.death_baseline,
               params.level_hr)
     if frailty and params.has_frailty:
         arrays += (params.frailty_cert_multiplier, params.frailty_reference_mix, params.frailty_annual_matrix)
     content = b"".join(np.ascontiguousarray(a, dtype=np.float64).tobytes() for a in arrays)
-    key = (tuple(a.shape for a in arrays), content, int(years), cycle, eff, bool(frailty))
+    key0 = (tuple(a.shape for a in arrays), content, int(years), cycle, bool(frailty))
+    key = (*key0, eff)
     with _TABLES_LOCK:
         hit = _TABLES.get(key)
+        base = _BASES.get(key0)
     if hit is not None:
         return hit
-    tables = build_tables(params, years=int(years), cycle=cycle, effect=eff, frailty=frailty)
+    if base is None:
+        base = base_tables(params, years=int(years), cycle=cycle, frailty=frailty)
+        for v in vars(base).values():
+            if isinstance(v, np.ndarray):
+                v.setflags(write=False)
+        _remember(_BASES, key0, base, 16)
+    tables = build_tables(params, years=int(years), cycle=cycle, effect=eff, frailty=frailty, base=base)
     for v in vars(tables).values():
         if isinstance(v, np.ndarray):
             v.setflags(write=False)
-    with _TABLES_LOCK:
-        if len(_TABLES) >= 32:
-            _TABLES.pop(next(iter(_TABLES)))
-        _TABLES[key] = tables
+    _remember(_TABLES, key, tables, 32)
     return tables
 
 
@@ -688,7 +787,9 @@ def project(
         ``"pre-frail"``, ``"frail"``; ``"unknown"`` or missing, or no column, is drawn from the
         reference mix of the person's sex and age; :func:`~wellness_research.microsim.population_at`
         with ``frailty=True`` builds it from the latest checklist). Outputs are by state, summed
-        over the groups. The column is ignored when ``frailty`` is False.
+        over the groups; the independent persons by group are in
+        :meth:`Projection.frailty_tidy` (and ``Projection.frailty_detail``). The column is ignored
+        when ``frailty`` is False.
     n_threads : int, optional
         Threads of the microsimulation kernel; default all cores (at most 8), or 1 inside a
         :func:`~wellness_research.microsim.psa.run_psa` whose draws run in parallel (so parallel
@@ -755,16 +856,18 @@ def project(
         rng, key = _rng_key(seed)
         n = len(codes["sex"])
         codes["variant"] = (rng.random(n) < float(uptake)).astype(np.uint8) if uptake < 1 else np.ones(n, np.uint8)
-        occ, newc, dth = run_microsim(codes, tables, key=key, use_mult=use_mult,
-                                      n_threads=None if n_threads is None else int(n_threads))
+        if "pid" in codes and uptake < 1:  # participation drawn in population order, read in the run's order
+            codes["variant"] = codes["variant"][codes["pid"]]
+        occ, newc, dth, focc = run_microsim(codes, tables, key=key, use_mult=use_mult,
+                                            n_threads=None if n_threads is None else int(n_threads))
     else:
         from .cohort import run_cohort
 
-        occ, newc, dth = run_cohort(codes, tables, uptake=float(uptake))
+        occ, newc, dth, focc = run_cohort(codes, tables, uptake=float(uptake))
     return Projection(
         occupancy_detail=occ, new_certifications_detail=newc, deaths_detail=dth,
         ages=np.asarray(params.ages), dt=tables.dt, years=int(years), cycle=cycle, engine=engine,
         effect=eff if effect is not None else None, uptake=float(uptake), n_persons=len(codes["sex"]),
         ltc_cost_month=np.asarray(params.ltc_cost_month), medical_cost_year=np.asarray(params.medical_cost_year),
-        discount_rate=params.discount_rate,
+        discount_rate=params.discount_rate, frailty_detail=focc,
     )

@@ -253,9 +253,9 @@ class Parameters(Mapping[str, ParameterEntry]):
         >>> load_parameters().replace(economics__discount_rate=0.03).discount_rate
         0.03
         """
-        new = {name: dict(vars(e)) for name, e in self.entries.items()}
         changes = dict(values or {})
         changes.update({k.replace("__", "."): v for k, v in kwargs.items()})
+        new = {name: dict(vars(self.entries[name])) for name in changes if name in self.entries}
         for name, v in changes.items():
             if name not in new:
                 raise ConfigurationError(
@@ -263,8 +263,8 @@ class Parameters(Mapping[str, ParameterEntry]):
                 )
             new[name]["value"] = copy.deepcopy(v)
             new[name]["source"] = f"overridden by caller (default: {self.entries[name].source})"
-        entries = {n: ParameterEntry(**d) for n, d in new.items()}
-        return _build(entries)
+        entries = {n: (ParameterEntry(**new[n]) if n in changes else e) for n, e in self.entries.items()}
+        return _build(entries, previous=self, changed=frozenset(changes))
 
     def replace_entries(self, updates: Mapping[str, Mapping[str, Any]]) -> Parameters:
         """A re-validated copy with whole entries updated (value and provenance together).
@@ -303,7 +303,7 @@ class Parameters(Mapping[str, ParameterEntry]):
                 raise ConfigurationError(f"parameter {name!r}: unknown field(s) {bad}; valid fields are {sorted(fields)}.")
             for k, v in upd.items():
                 new[name][k] = (float(v[0]), float(v[1])) if k == "range" else copy.deepcopy(v)
-        return _build({n: ParameterEntry(**d) for n, d in new.items()})
+        return _build({n: ParameterEntry(**d) for n, d in new.items()}, previous=self, changed=frozenset(updates))
 
     def tidy(self) -> Any:
         """One row per parameter: name, value, unit, range_low, range_high, tag, source, description."""
@@ -461,118 +461,174 @@ def _cells(e: ParameterEntry, inner: tuple[int, ...], ages: np.ndarray) -> tuple
     return np.broadcast_to(pooled, (2, len(ages), *inner)).copy(), pooled
 
 
-def _build(entries: Mapping[str, ParameterEntry]) -> Parameters:
-    for e in entries.values():
-        _check_entry(e)
+#: the model arrays built from each group of entries (``_build`` rebuilds a group only when one of its
+#: entries changed, so ``Parameters.replace`` of a cost does not redo the mortality or transition tables)
+_BLOCKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "incidence": (("certification.incidence_by_age_sex",), ("incidence",)),
+    "entry": (("certification.entry_level_mix",), ("entry_mix", "entry_mix_cells")),
+    "transitions": (("transitions.annual_matrix_percent", "transitions.decertification_per_year"),
+                    ("annual_matrix", "annual_matrix_cells")),
+    "mortality": (("mortality.qx_2023", "mortality.qx_cap", "mortality.level_hazard_ratio",
+                   "certification.prevalence_by_age_sex", "certification.level_mix_prevalent"),
+                  ("life_table_hazard", "level_hr", "reference_mix", "death_baseline")),
+    "ltc": (("ltc_costs.cost_per_recipient_by_level", "ltc_costs.recipient_share_by_level",
+             "ltc_costs.unit_price_factor"), ("ltc_cost_month",)),
+    "medical": (("medical_costs.per_capita_fy2014", "medical_costs.uplift_from_fy2014",
+                 "medical_costs.certified_multiplier", "certification.prevalence_by_age_sex"),
+                ("medical_cost_year",)),
+    "frailty": (_FRAILTY_NAMES, ("frailty_cert_multiplier", "frailty_reference_mix", "frailty_annual_matrix",
+                                 "frailty_cutoffs")),
+}
+
+
+def _build(entries: Mapping[str, ParameterEntry], *, previous: Parameters | None = None,
+           changed: frozenset[str] | None = None) -> Parameters:
+    """Validate the entries and build the model tables.
+
+    With ``previous`` (parameters built from the same entries except ``changed``) only the changed
+    entries are validated again and only the groups of :data:`_BLOCKS` that depend on them are rebuilt;
+    the others are shared with ``previous`` (read-only arrays). The arithmetic is the same either way,
+    so the tables are identical to a full build.
+    """
     E = entries
+    incremental = (previous is not None and changed is not None
+                   and not changed & {"model.min_age", "model.max_age"}
+                   and ("frailty.kcl_cutoffs" in E) == previous.has_frailty)
+    if incremental:
+        for name in changed:
+            _check_entry(E[name])
+    else:
+        for e in entries.values():
+            _check_entry(e)
+
+    def rebuild(block: str) -> bool:
+        return not incremental or bool(changed & set(_BLOCKS[block][0]))
+
+    arrays: dict[str, Any] = {}
+    if incremental:
+        for block, (_, names) in _BLOCKS.items():
+            if not rebuild(block):
+                arrays.update({n: getattr(previous, n) for n in names})
     min_age, max_age = int(E["model.min_age"].value), int(E["model.max_age"].value)
     if max_age <= min_age:
         raise ConfigurationError(f"model.max_age ({max_age}) must exceed model.min_age ({min_age}).")
-    ages = np.arange(min_age, max_age + 1)
+    ages = previous.ages if incremental else np.arange(min_age, max_age + 1)
     n = len(ages)
 
     # certification incidence by single year (linear interpolation, flat outside the table)
-    inc = E["certification.incidence_by_age_sex"]
-    tab_ages = np.asarray(inc.value["ages"], dtype=np.float64)
-    if np.any(np.diff(tab_ages) <= 0):
-        raise ConfigurationError(f"parameter {inc.name!r}: ages must increase; got {inc.value['ages']}.")
-    incidence = np.vstack([
-        np.interp(ages, tab_ages, _array(inc, tab_ages.shape, inc.value[k])) for k in ("male", "female")
-    ])
-    entry_e = E["certification.entry_level_mix"]
-    entry_cells, entry = _cells(entry_e, (7,), ages)
-    _sums_to_one(entry_e, entry)
-    _rows_sum_to_one(entry_e, entry_cells)
-    prev_e = E["certification.prevalence_by_age_sex"]
-    bidx = _band_lookup(prev_e.value["bands"], ages, prev_e.name)
-    nb = len(prev_e.value["bands"])
-    prevalence = np.vstack([_array(prev_e, (nb,), prev_e.value[k])[bidx] for k in ("male", "female")])
-    mix_e = E["certification.level_mix_prevalent"]
-    level_mix = _array(mix_e, (7,))
-    _sums_to_one(mix_e, level_mix)
+    if rebuild("incidence"):
+        inc = E["certification.incidence_by_age_sex"]
+        tab_ages = np.asarray(inc.value["ages"], dtype=np.float64)
+        if np.any(np.diff(tab_ages) <= 0):
+            raise ConfigurationError(f"parameter {inc.name!r}: ages must increase; got {inc.value['ages']}.")
+        arrays["incidence"] = np.vstack([
+            np.interp(ages, tab_ages, _array(inc, tab_ages.shape, inc.value[k])) for k in ("male", "female")
+        ])
+    if rebuild("entry"):
+        entry_e = E["certification.entry_level_mix"]
+        entry_cells, entry = _cells(entry_e, (7,), ages)
+        _sums_to_one(entry_e, entry)
+        _rows_sum_to_one(entry_e, entry_cells)
+        arrays.update(entry_mix=entry, entry_mix_cells=entry_cells)
+    prevalence = None
+    if rebuild("mortality") or rebuild("medical"):
+        prev_e = E["certification.prevalence_by_age_sex"]
+        bidx = _band_lookup(prev_e.value["bands"], ages, prev_e.name)
+        nb = len(prev_e.value["bands"])
+        prevalence = np.vstack([_array(prev_e, (nb,), prev_e.value[k])[bidx] for k in ("male", "female")])
 
     # transitions
-    tm_e = E["transitions.annual_matrix_percent"]
-    tm_cells, tm_pooled = _cells(tm_e, (7, 7), ages)
-    dec_cells, dec_pooled = _cells(E["transitions.decertification_per_year"], (7,), ages)
+    if rebuild("transitions"):
+        tm_e = E["transitions.annual_matrix_percent"]
+        tm_cells, tm_pooled = _cells(tm_e, (7, 7), ages)
+        dec_cells, dec_pooled = _cells(E["transitions.decertification_per_year"], (7,), ages)
 
-    def _annual(tm: np.ndarray, dec: np.ndarray) -> np.ndarray:
-        rows = tm.sum(axis=-1)
-        if np.any(rows <= 0):
-            raise ConfigurationError(
-                f"parameter {tm_e.name!r}: every row needs a positive sum; row sums {np.unique(rows).tolist()}.")
-        tm = tm / rows[..., None]
-        out = np.zeros((*tm.shape[:-2], 8, 8))
-        out[..., 0, 0] = 1.0
-        out[..., 1:, 0] = dec
-        out[..., 1:, 1:] = tm * (1.0 - dec)[..., None]
-        return out
+        def _annual(tm: np.ndarray, dec: np.ndarray) -> np.ndarray:
+            rows = tm.sum(axis=-1)
+            if np.any(rows <= 0):
+                raise ConfigurationError(
+                    f"parameter {tm_e.name!r}: every row needs a positive sum; row sums {np.unique(rows).tolist()}.")
+            tm = tm / rows[..., None]
+            out = np.zeros((*tm.shape[:-2], 8, 8))
+            out[..., 0, 0] = 1.0
+            out[..., 1:, 0] = dec
+            out[..., 1:, 1:] = tm * (1.0 - dec)[..., None]
+            return out
 
-    annual = _annual(tm_pooled, dec_pooled)
-    annual_cells = _annual(tm_cells, dec_cells)
+        arrays.update(annual_matrix=_annual(tm_pooled, dec_pooled), annual_matrix_cells=_annual(tm_cells, dec_cells))
 
     # mortality
-    qx_e = E["mortality.qx_2023"]
-    qa = np.asarray(qx_e.value["ages"], dtype=np.float64)
-    cap = float(E["mortality.qx_cap"].value)
-    mu_lt = np.empty((2, n))
-    for s, key in enumerate(("male", "female")):
-        q = _array(qx_e, qa.shape, qx_e.value[key])
-        if np.any(q <= 0) or np.any(q >= 1):
-            raise ConfigurationError(f"parameter {qx_e.name!r}: {key} qx must lie in (0, 1); got {q.tolist()}.")
-        lq = np.log(q)
-        lo_slope = (lq[1] - lq[0]) / (qa[1] - qa[0])
-        hi_slope = (lq[-1] - lq[-2]) / (qa[-1] - qa[-2])
-        lqx = np.interp(ages, qa, lq)
-        lqx = np.where(ages < qa[0], lq[0] + lo_slope * (ages - qa[0]), lqx)
-        lqx = np.where(ages > qa[-1], lq[-1] + hi_slope * (ages - qa[-1]), lqx)
-        mu_lt[s] = -np.log1p(-np.minimum(np.exp(lqx), cap))
-    hr = _array(E["mortality.level_hazard_ratio"], (8,))
-    ref_mix = np.empty((2, n, 8))
-    ref_mix[:, :, 0] = 1.0 - prevalence
-    ref_mix[:, :, 1:] = prevalence[:, :, None] * level_mix
-    death_baseline = mu_lt / (ref_mix @ hr)
+    if rebuild("mortality"):
+        mix_e = E["certification.level_mix_prevalent"]
+        level_mix = _array(mix_e, (7,))
+        _sums_to_one(mix_e, level_mix)
+        qx_e = E["mortality.qx_2023"]
+        qa = np.asarray(qx_e.value["ages"], dtype=np.float64)
+        cap = float(E["mortality.qx_cap"].value)
+        mu_lt = np.empty((2, n))
+        for s, key in enumerate(("male", "female")):
+            q = _array(qx_e, qa.shape, qx_e.value[key])
+            if np.any(q <= 0) or np.any(q >= 1):
+                raise ConfigurationError(f"parameter {qx_e.name!r}: {key} qx must lie in (0, 1); got {q.tolist()}.")
+            lq = np.log(q)
+            lo_slope = (lq[1] - lq[0]) / (qa[1] - qa[0])
+            hi_slope = (lq[-1] - lq[-2]) / (qa[-1] - qa[-2])
+            lqx = np.interp(ages, qa, lq)
+            lqx = np.where(ages < qa[0], lq[0] + lo_slope * (ages - qa[0]), lqx)
+            lqx = np.where(ages > qa[-1], lq[-1] + hi_slope * (ages - qa[-1]), lqx)
+            mu_lt[s] = -np.log1p(-np.minimum(np.exp(lqx), cap))
+        hr = _array(E["mortality.level_hazard_ratio"], (8,))
+        ref_mix = np.empty((2, n, 8))
+        ref_mix[:, :, 0] = 1.0 - prevalence
+        ref_mix[:, :, 1:] = prevalence[:, :, None] * level_mix
+        arrays.update(life_table_hazard=mu_lt, level_hr=hr, reference_mix=ref_mix,
+                      death_baseline=mu_lt / (ref_mix @ hr))
 
     # costs
-    cost = _array(E["ltc_costs.cost_per_recipient_by_level"], (7,))
-    share = _array(E["ltc_costs.recipient_share_by_level"], (7,))
-    factor = float(E["ltc_costs.unit_price_factor"].value)
-    ltc = np.zeros(9)
-    ltc[1:8] = cost * share * factor
-    med_e = E["medical_costs.per_capita_fy2014"]
-    nm = len(med_e.value["bands"])
-    mb = _array(med_e, (nm,), med_e.value["yen_per_year"])[_band_lookup(med_e.value["bands"], ages, med_e.name)]
-    mb = mb * float(E["medical_costs.uplift_from_fy2014"].value)
-    k = float(E["medical_costs.certified_multiplier"].value)
-    c0 = mb[None, :] / (1.0 - prevalence + k * prevalence)
-    med = np.zeros((2, n, 9))
-    med[:, :, 0] = c0
-    med[:, :, 1:8] = (k * c0)[:, :, None]
+    if rebuild("ltc"):
+        cost = _array(E["ltc_costs.cost_per_recipient_by_level"], (7,))
+        share = _array(E["ltc_costs.recipient_share_by_level"], (7,))
+        factor = float(E["ltc_costs.unit_price_factor"].value)
+        ltc = np.zeros(9)
+        ltc[1:8] = cost * share * factor
+        arrays["ltc_cost_month"] = ltc
+    if rebuild("medical"):
+        med_e = E["medical_costs.per_capita_fy2014"]
+        nm = len(med_e.value["bands"])
+        mb = _array(med_e, (nm,), med_e.value["yen_per_year"])[_band_lookup(med_e.value["bands"], ages, med_e.name)]
+        mb = mb * float(E["medical_costs.uplift_from_fy2014"].value)
+        k = float(E["medical_costs.certified_multiplier"].value)
+        c0 = mb[None, :] / (1.0 - prevalence + k * prevalence)
+        med = np.zeros((2, n, 9))
+        med[:, :, 0] = c0
+        med[:, :, 1:8] = (k * c0)[:, :, None]
+        arrays["medical_cost_year"] = med
 
-    arrays = dict(
-        ages=ages, incidence=incidence, entry_mix=entry, annual_matrix=annual, life_table_hazard=mu_lt,
-        level_hr=hr, reference_mix=ref_mix, death_baseline=death_baseline, ltc_cost_month=ltc,
-        medical_cost_year=med, entry_mix_cells=entry_cells, annual_matrix_cells=annual_cells,
-    )
-    cutoffs = None
-    if "frailty.kcl_cutoffs" in E:
-        cut_e = E["frailty.kcl_cutoffs"]
-        cut = _array(cut_e, (2,))
-        if cut[0] != int(cut[0]) or cut[1] != int(cut[1]) or not cut[0] < cut[1]:
-            raise ConfigurationError(
-                f"parameter {cut_e.name!r}: two increasing whole KCL totals (pre-frail from, frail from); got {cut_e.value!r}.")
-        cutoffs = (int(cut[0]), int(cut[1]))
-        r = _array(E["frailty.certification_hazard_ratio"], (3,))
-        mix_f = E["frailty.reference_mix"]
-        fmix, _ = _cells(mix_f, (3,), ages)
-        _rows_sum_to_one(mix_f, fmix)
-        fm_e = E["frailty.annual_transition_matrix"]
-        fm = _array(fm_e, (3, 3))
-        if np.any(np.abs(fm.sum(axis=1) - 1.0) > 1e-6):
-            raise ConfigurationError(f"parameter {fm_e.name!r}: every row must sum to 1; row sums {fm.sum(axis=1).tolist()}.")
-        arrays.update(frailty_cert_multiplier=r / (fmix @ r)[..., None], frailty_reference_mix=fmix,
-                      frailty_annual_matrix=fm / fm.sum(axis=1, keepdims=True))
+    if rebuild("frailty"):
+        arrays.update(frailty_cert_multiplier=None, frailty_reference_mix=None, frailty_annual_matrix=None,
+                      frailty_cutoffs=None)
+        if "frailty.kcl_cutoffs" in E:
+            cut_e = E["frailty.kcl_cutoffs"]
+            cut = _array(cut_e, (2,))
+            if cut[0] != int(cut[0]) or cut[1] != int(cut[1]) or not cut[0] < cut[1]:
+                raise ConfigurationError(
+                    f"parameter {cut_e.name!r}: two increasing whole KCL totals (pre-frail from, frail from); "
+                    f"got {cut_e.value!r}.")
+            r = _array(E["frailty.certification_hazard_ratio"], (3,))
+            mix_f = E["frailty.reference_mix"]
+            fmix, _ = _cells(mix_f, (3,), ages)
+            _rows_sum_to_one(mix_f, fmix)
+            fm_e = E["frailty.annual_transition_matrix"]
+            fm = _array(fm_e, (3, 3))
+            if np.any(np.abs(fm.sum(axis=1) - 1.0) > 1e-6):
+                raise ConfigurationError(
+                    f"parameter {fm_e.name!r}: every row must sum to 1; row sums {fm.sum(axis=1).tolist()}.")
+            arrays.update(frailty_cert_multiplier=r / (fmix @ r)[..., None], frailty_reference_mix=fmix,
+                          frailty_annual_matrix=fm / fm.sum(axis=1, keepdims=True),
+                          frailty_cutoffs=(int(cut[0]), int(cut[1])))
     for a in arrays.values():
-        a.setflags(write=False)
+        if isinstance(a, np.ndarray):
+            a.setflags(write=False)
+    ages.setflags(write=False)
     return Parameters(entries=dict(entries), discount_rate=float(E["economics.discount_rate"].value),
-                      frailty_cutoffs=cutoffs, **arrays)
+                      ages=ages, **arrays)

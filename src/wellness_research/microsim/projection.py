@@ -60,6 +60,11 @@ class Projection:
         Cost tables used (per person-month by state; per person-year by sex, age row and state).
     discount_rate : float
         Default discount rate for the discounted columns.
+    frailty_detail : numpy.ndarray or None
+        With ``project(..., frailty=True)``: ``(2 arms, 2 sex, n_ages, T + 1, 3 groups)`` independent
+        persons by frailty group (robust, pre-frail, frail; :data:`~wellness_research.microsim.FRAILTY_GROUPS`)
+        at each cycle boundary; summed over the groups it is the independent state of
+        ``occupancy_detail``. None without frailty. See :meth:`frailty_tidy`.
     timing : {"start", "end", "half-cycle"}
         Default timing of costs and outcomes within a cycle (module docstring).
     """
@@ -79,10 +84,14 @@ class Projection:
     medical_cost_year: np.ndarray = field(repr=False)
     discount_rate: float = 0.02
     timing: str = "half-cycle"
+    frailty_detail: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        for name in ("occupancy_detail", "new_certifications_detail", "deaths_detail", "ages",
-                     "ltc_cost_month", "medical_cost_year"):
+        names = ["occupancy_detail", "new_certifications_detail", "deaths_detail", "ages", "ltc_cost_month",
+                 "medical_cost_year"]
+        if self.frailty_detail is not None:
+            names.append("frailty_detail")
+        for name in names:
             arr = np.array(getattr(self, name), dtype=np.float64 if name != "ages" else None, copy=True)
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
@@ -242,6 +251,60 @@ class Projection:
         df["years_without_care2plus"] = np.where(df["state"].isin(np.asarray(STATES)[_FREE]), df["person_years"], 0.0)
         df["engine"] = self.engine
         return df
+
+    def frailty_tidy(self, *, timing: Timing | None = None) -> pd.DataFrame:
+        """Independent persons by frailty group: one row per arm × year (0 … ``years``) × group.
+
+        Only for a projection with ``frailty=True``. Columns: ``arm``, ``year``, ``state``
+        (``"independent"``), ``frailty`` (``"robust"``, ``"pre-frail"``, ``"frail"``), ``persons``
+        (independent persons of the group at the end of the year; year 0 the start), ``person_years``
+        (in the year's cycles, timing as :meth:`tidy`; 0 in year 0), ``share`` (of the independent
+        persons of the arm and year), ``engine``. Summed over the groups, ``persons`` and
+        ``person_years`` equal the ``independent`` rows of :meth:`tidy` (up to rounding). A person's
+        group is shared by both arms; it moves every cycle by the frailty transition matrix (after the
+        cycle's state draw) and is carried, unseen, while the person is certified.
+
+        Raises
+        ------
+        ConfigurationError
+            The projection was run without ``frailty=True``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from wellness_research.microsim import project
+        >>> pop = pd.DataFrame({"age": [75, 80], "sex": ["F", "M"], "state": ["independent", "independent"],
+        ...                     "frailty": ["robust", "frail"]})
+        >>> ft = project(pop, years=2, cycle="year", engine="cohort", frailty=True).frailty_tidy()
+        >>> ft.query("arm == 'control' and year == 0")[["frailty", "persons"]].to_numpy().tolist()
+        [['robust', 1.0], ['pre-frail', 0.0], ['frail', 1.0]]
+        """
+        from .parameters import FRAILTY_GROUPS
+
+        if self.frailty_detail is None:
+            raise ConfigurationError(
+                "frailty_tidy needs a projection run with frailty=True (project(..., frailty=True)).")
+        w = self._weights(timing)
+        cpy = self.cycles_per_year
+        focc = self.frailty_detail.sum(axis=(1, 2))  # (2, T+1, G)
+        G = focc.shape[-1]
+        py = self._per_year(self._per_cycle(np.moveaxis(focc, 1, -1) * self.dt, w, None))  # (2, G, years)
+        py = np.concatenate([np.zeros((2, G, 1)), py], axis=2)
+        years = np.arange(self.years + 1)
+        persons = focc[:, years * cpy, :]  # (2, years+1, G)
+        total = persons.sum(axis=-1, keepdims=True)
+        share = np.divide(persons, total, out=np.full_like(persons, np.nan), where=total > 0)
+        arm_i, year_i, g_i = np.meshgrid(np.arange(2), years, np.arange(G), indexing="ij")
+        return pd.DataFrame({
+            "arm": np.asarray(ARMS, dtype=object)[arm_i.ravel()],
+            "year": year_i.ravel(),
+            "state": "independent",
+            "frailty": np.asarray(FRAILTY_GROUPS, dtype=object)[g_i.ravel()],
+            "persons": persons.ravel(),
+            "person_years": np.moveaxis(py, 1, 2).ravel(),
+            "share": share.ravel(),
+            "engine": self.engine,
+        })
 
     def differences(self, *, timing: Timing | None = None, discount_rate: float | None = None) -> pd.DataFrame:
         """Totals over the horizon by arm and intervention − control, one row per outcome."""

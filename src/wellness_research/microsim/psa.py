@@ -13,7 +13,9 @@ Method of moments (mean ``m``, standard error ``s``)
       ``σ = (ln high − ln low)/(2·1.959964)`` (so the *median* is the point estimate).
     * Dirichlet (transition-matrix rows, entry-level mix): ``α = counts`` (plus an optional prior,
       e.g. 1 for each category); from proportions ``p`` and an effective sample size ``n``,
-      ``α = p·n``.
+      ``α = p·n``. :class:`DirichletRows` draws a whole stack of rows at once (every sex × age band
+      row of a transition matrix, each row independent), and :func:`band_matrix_value` turns a draw
+      into the value of ``transitions.annual_matrix_percent`` for :meth:`Parameters.replace`.
 
 Reproducibility
     :func:`run_psa` derives everything from one :class:`numpy.random.SeedSequence`: one child
@@ -67,11 +69,13 @@ from . import economics as econ
 __all__ = [
     "Beta",
     "Dirichlet",
+    "DirichletRows",
     "Distribution",
     "Fixed",
     "Gamma",
     "LogNormal",
     "PSAResult",
+    "band_matrix_value",
     "run_psa",
 ]
 
@@ -294,6 +298,119 @@ class Dirichlet(Distribution):
         return a / a.sum()
 
 
+@dataclass(frozen=True, eq=False)
+class DirichletRows(Distribution):
+    """Independent Dirichlet draws for every row of a stack of probability rows.
+
+    ``alpha`` has shape ``(..., k)``: one row of ``k`` concentration parameters per leading index, e.g.
+    ``(2 sex, n_bands, 7, 7)`` for the level-transition matrix of every sex × age band (the last axis
+    the level 12 months later). Each row is drawn from its own Dirichlet, independently of the others
+    (draws have shape ``(size, *alpha.shape)``; every row sums to 1). A zero in ``alpha`` is a
+    structural zero (a move not observed and not given a prior): that entry is 0 in every draw, and the
+    row is a Dirichlet over its positive entries. Each row needs at least one positive entry.
+
+    Draws are ``G_j / Σ G``, ``G_j ~ Gamma(α_j, 1)`` independent (Briggs et al. 2006, §4.3: the
+    Dirichlet as normalised gammas), so one call to the generator draws every row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> counts = np.array([[[80, 15, 5], [10, 70, 20]]])  # 1 stratum, a 2-row, 3-category table
+    >>> d = DirichletRows.from_counts(counts)
+    >>> d.mean.round(3).tolist()
+    [[[0.8, 0.15, 0.05], [0.1, 0.7, 0.2]]]
+    >>> x = d.sample(np.random.default_rng(0), 4)
+    >>> x.shape, bool(np.allclose(x.sum(axis=-1), 1.0))
+    ((4, 1, 2, 3), True)
+    """
+
+    alpha: np.ndarray
+
+    def __post_init__(self) -> None:
+        a = np.array(self.alpha, dtype=float, copy=True)
+        if a.ndim < 1 or a.shape[-1] < 2:
+            raise ConfigurationError(
+                f"DirichletRows: alpha must have rows of >= 2 categories on its last axis, got shape {a.shape}.")
+        if not (np.isfinite(a).all() and (a >= 0).all()):
+            raise ConfigurationError("DirichletRows: alpha must be finite and >= 0 (counts, or proportions x n).")
+        empty = a.sum(axis=-1) <= 0
+        if empty.any():
+            where = tuple(int(i) for i in np.argwhere(empty)[0])
+            raise ConfigurationError(
+                f"DirichletRows: {int(empty.sum())} row(s) have no positive alpha, e.g. row {where}; "
+                "give every row at least one count or a prior (from_counts(counts, prior=...)).")
+        a.setflags(write=False)
+        object.__setattr__(self, "alpha", a)
+
+    @classmethod
+    def from_counts(cls, counts: Any, *, prior: float = 0.0, structural_zeros: Any = None) -> DirichletRows:
+        """``alpha = counts + prior``; ``structural_zeros`` (bool, shape of ``counts``) stay 0 whatever the prior."""
+        c = np.asarray(counts, dtype=float)
+        if not (np.isfinite(prior) and prior >= 0):
+            raise ConfigurationError(f"DirichletRows.from_counts: prior must be >= 0, got {prior!r}.")
+        a = c + float(prior)
+        if structural_zeros is not None:
+            z = np.asarray(structural_zeros, dtype=bool)
+            if z.shape != c.shape:
+                raise ConfigurationError(
+                    f"DirichletRows.from_counts: structural_zeros has shape {z.shape}, counts {c.shape}.")
+            a = np.where(z, 0.0, a)
+        return cls(alpha=a)
+
+    @classmethod
+    def from_proportions(cls, proportions: Any, *, n: float | Any) -> DirichletRows:
+        """``alpha = p · n`` with ``n`` the effective sample size of each row (a number or one per row)."""
+        p = np.asarray(proportions, dtype=float)
+        sums = p.sum(axis=-1)
+        if not np.allclose(sums, 1.0, atol=1e-6):
+            raise ConfigurationError(
+                f"DirichletRows.from_proportions: every row must sum to 1; sums range {sums.min()!r}..{sums.max()!r} "
+                "(percent tables: divide by 100).")
+        ess = np.asarray(n, dtype=float)
+        if not (np.isfinite(ess).all() and (ess > 0).all()):
+            raise ConfigurationError(f"DirichletRows.from_proportions: n must be positive, got {n!r}.")
+        return cls(alpha=p * np.broadcast_to(ess, sums.shape)[..., None])
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        g = rng.standard_gamma(np.broadcast_to(self.alpha, (int(size), *self.alpha.shape)))
+        return g / g.sum(axis=-1, keepdims=True)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.alpha / self.alpha.sum(axis=-1, keepdims=True)
+
+
+def band_matrix_value(rows: Any, bands: Sequence[str]) -> dict[str, Any]:
+    """The value of ``transitions.annual_matrix_percent`` by sex × age band from a draw of rows.
+
+    ``rows`` has shape ``(2 sex, len(bands), 7, 7)`` (male first; rows = level now, columns = level 12
+    months later, 要支援1..要介護5; each row sums to 1), e.g. one draw of a :class:`DirichletRows`.
+    Returns ``{"bands": [...], "male": [...], "female": [...]}`` in percent, for
+    ``parameters.replace({"transitions.annual_matrix_percent": value})`` (the pooled ``all`` matrix
+    is then the mean of the bands, see :mod:`~wellness_research.microsim.parameters`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wellness_research.microsim import load_parameters
+    >>> base = load_parameters()
+    >>> pooled = np.asarray(base.value("transitions.annual_matrix_percent")) / 100
+    >>> pooled = pooled / pooled.sum(axis=1, keepdims=True)
+    >>> d = DirichletRows.from_proportions(np.broadcast_to(pooled, (2, 2, 7, 7)), n=500)
+    >>> value = band_matrix_value(d.sample(np.random.default_rng(1), 1)[0], ["65-74", "75+"])
+    >>> p = base.replace({"transitions.annual_matrix_percent": value})
+    >>> p.annual_matrix_cells.shape
+    (2, 41, 8, 8)
+    """
+    r = np.asarray(rows, dtype=float)
+    bands = [str(b) for b in bands]
+    if r.shape != (2, len(bands), 7, 7):
+        raise ConfigurationError(
+            f"band_matrix_value: rows must have shape (2 sex, {len(bands)} bands, 7, 7), got {r.shape}.")
+    pct = 100.0 * r
+    return {"bands": bands, "male": pct[0].tolist(), "female": pct[1].tolist()}
+
+
 def _seed_sequence(seed: int | np.random.Generator | None) -> np.random.SeedSequence:
     if isinstance(seed, np.random.Generator):
         return np.random.SeedSequence(int.from_bytes(seed.bytes(16), "little"))
@@ -351,7 +468,8 @@ class PSAResult:
     ----------
     parameters : pandas.DataFrame
         One row per draw (index ``draw``); a Dirichlet parameter ``p`` with k categories gives
-        columns ``p[0]`` … ``p[k-1]``.
+        columns ``p[0]`` … ``p[k-1]``; a :class:`DirichletRows` parameter one column per entry,
+        ``p[i,j,…]``.
     outcomes : pandas.DataFrame
         Long: ``draw``, ``strategy`` (``""`` for a single-strategy model), ``outcome``, ``value``.
     seeds : numpy.ndarray
@@ -480,7 +598,8 @@ def run_psa(
     ----------
     model : callable
         ``model(params, seed)``; ``params`` maps each name of ``distributions`` to one draw (a
-        float, or a 1-d array for a Dirichlet), ``seed`` is an int for the model's own randomness
+        float, a 1-d array for a Dirichlet, an array of rows for a :class:`DirichletRows`),
+        ``seed`` is an int for the model's own randomness
         (pass it to ``numpy.random.default_rng``). Returns a float, a mapping outcome → float, a
         mapping strategy → {outcome: float}, or a DataFrame (strategies × outcomes). With loky
         or Dask the model must be picklable by cloudpickle (a module-level function is safest).
@@ -553,9 +672,12 @@ def run_psa(
     outcomes = pd.DataFrame(rows, columns=["draw", "strategy", "outcome", "value"])
     columns: dict[str, np.ndarray] = {}
     for k, v in draws.items():
-        if v.ndim > 1:
+        if v.ndim == 2:
             for j in range(v.shape[1]):
                 columns[f"{k}[{j}]"] = v[:, j]
+        elif v.ndim > 2:  # e.g. DirichletRows: one column per entry, "name[i,j,...]"
+            for idx in np.ndindex(*v.shape[1:]):
+                columns[f"{k}[{','.join(map(str, idx))}]"] = v[(slice(None), *idx)]
         else:
             columns[k] = v
     parameters = pd.DataFrame(columns, index=pd.RangeIndex(int(n_draws), name="draw"))
