@@ -76,8 +76,12 @@ def test_baseline_covariates(frame0):
     extra = ["kcl_iadl", "kcl_physical", "kcl_mood", "bmi", "bmi_missing", "egfr", "log_ltc_cost_12m",
              "prior_certification", "sessions_window"]
     assert d[list(SOFT_COVARIATES) + extra].notna().all().all()
-    domains = d[[c for c in d.columns if c.startswith("kcl_") and c not in ("kcl_total", "kcl_missing")]]
+    domains = d[[c for c in d.columns if c.startswith("kcl_") and c not in ("kcl_total", "kcl_missing",
+                                                                             "kcl_months_since")]]
     np.testing.assert_allclose(domains.sum(axis=1), d.kcl_total)
+    # months since the latest checklist: 0 without one, else at least 1 (answered before the index month)
+    assert (d.loc[d.kcl_missing == 1, "kcl_months_since"] == 0).all()
+    assert (d.loc[d.kcl_missing == 0, "kcl_months_since"] >= 1).all()
     assert (d.loc[d.soft == 0, "sessions_window"] == 0).all() and (d.loc[d.soft == 1, "sessions_window"] >= 1).all()
 
 

@@ -330,8 +330,8 @@ def _frame_arguments(protocol: Any, fiscal_year: int) -> tuple[dict[str, Any], l
         "index_end": f"{index_end:%Y-%m}",
         "movers": "censor" if "move_out" in p("outcomes.censor_at") else "drop",
         "min_residence_months": int(p("population.min_residence_months")),
-        "kcl_lookback_months": int(p("covariates.kcl_lookback_months")),
-        "checkup_lookback_months": int(p("covariates.checkup_lookback_months")),
+        "kcl_lookback_months": _optional_int(p("covariates.kcl_lookback_months")),
+        "checkup_lookback_months": _optional_int(p("covariates.checkup_lookback_months")),
     }
     dev: list[str] = []
     if p("index.time_zero") == "landmark":
@@ -350,6 +350,10 @@ def _frame_arguments(protocol: Any, fiscal_year: int) -> tuple[dict[str, Any], l
         dev.append(f"index.controls_starting_later={p('index.controls_starting_later')}: soft_frame keeps them (ITT)")
     kwargs = {k: v for k, v in kwargs.items() if k in accepted}
     return kwargs, dev
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _death_times(tables: Any, data: pd.DataFrame, data_end: pd.Timestamp, followup: int) -> tuple[np.ndarray, ...]:

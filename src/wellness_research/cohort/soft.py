@@ -25,8 +25,10 @@ Design (target-trial style; the SOFT joint-research protocol names the parameter
   the Kihon Checklist total and its seven domain scores from the latest questionnaire (0 and
   ``kcl_missing = 1`` if none), てくポ registration, a health checkup in the previous fiscal year,
   the latest checkup values (BMI, SBP, HbA1c, LDL-C, eGFR; median-imputed with a ``*_missing``
-  indicator), log(1 + medical cost) and log(1 + LTC cost) in the 12 months before the index month,
-  and a prior (expired) certification.
+  indicator), the months since the latest checklist and checkup (``kcl_months_since``,
+  ``checkup_months_since``; 0 when none), log(1 + medical cost) and log(1 + LTC cost) in the 12
+  months before the index month, a prior (expired) certification, and prior use in those 12 months
+  (months with an inpatient / outpatient claim, applications decided 非該当, サービスC).
 * **Outcomes**: ``certified_36m`` — a new certification (level other than 非該当) applied for in
   the window (death is a competing event: a certification before death counts, death without one
   counts as no event); ``certified_care2_36m`` — the same for 要介護2–5; ``died_36m``. Time-to-event
@@ -214,6 +216,13 @@ def _months_before(when: pd.Series, months: int) -> pd.Series:
     """First day of the month ``months`` before each date's month (the start of a look-back window)."""
     m = pd.to_datetime(when).to_numpy(dtype="datetime64[ns]").astype("datetime64[M]") - np.timedelta64(months, "M")
     return pd.Series(m.astype("datetime64[ns]"), index=when.index)
+
+
+def _months_since(when: pd.Series, start: pd.Series, missing: pd.Series) -> np.ndarray:
+    """Whole months from the month of ``when`` to the month of ``start`` (0 where ``missing``)."""
+    w = pd.to_datetime(when).to_numpy(dtype="datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+    s = pd.to_datetime(start).to_numpy(dtype="datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+    return np.where(missing.to_numpy(), 0, s - w).astype(np.int64)
 
 
 def _months_with_rows(rows_p: np.ndarray, rows_m: np.ndarray, p: np.ndarray, lo: np.ndarray, hi: np.ndarray, *,
@@ -535,6 +544,7 @@ def soft_frame(
         too_old = (got["survey"] < _months_before(got["start"], kcl_lookback_months)).to_numpy()
         got.loc[too_old, ["kcl_total", *_KCL_DOMAINS]] = np.nan
     frame["kcl_missing"] = got["kcl_total"].isna().astype(np.int64).to_numpy()
+    frame["kcl_months_since"] = _months_since(got["survey"], got["start"], got["kcl_total"].isna())
     frame["kcl_total"] = got["kcl_total"].fillna(0.0).to_numpy()
     domains = {dom: got[dom].fillna(0.0).to_numpy() for dom in _KCL_DOMAINS}
 
@@ -583,6 +593,7 @@ def soft_frame(
     if checkup_lookback_months is not None:
         too_old = (got["when"] < _months_before(got["start"], checkup_lookback_months)).to_numpy()
         got.loc[too_old, hv] = np.nan
+    frame["checkup_months_since"] = _months_since(got["when"], got["start"], got[hv].isna().all(axis=1))
     for c in hv:
         v = got[c].to_numpy(dtype=float)
         miss = np.isnan(v)
