@@ -2,10 +2,12 @@
 
 A protocol is a statistical analysis plan in two files under ``protocols/``: the prose
 (``<name>.md``) a reviewer reads and the parameters (``<name>.yaml``) the notebooks read. This
-module loads the YAML into a read-only :class:`Protocol`, validates it against
-``protocols/schema/protocol.schema.yaml`` (JSON Schema draft 2020-12, checked with ``jsonschema``)
-and against the rules that relate two keys (:func:`protocol_errors`), and checks that the prose
-states the same values (:func:`prose_mismatches`).
+module loads the YAML into a read-only :class:`Protocol`, validates it against the JSON Schema
+(draft 2020-12, checked with ``jsonschema``) chosen by the file's ``protocol`` key —
+``protocols/schema/<protocol>.schema.yaml`` when it exists (e.g. ``short_term.schema.yaml``), else
+``protocols/schema/protocol.schema.yaml`` (the SOFT protocol's) — and against the rules that relate
+two keys (:func:`protocol_errors`; SOFT's rules, or the short-term service's for ``protocol:
+short_term``), and checks that the prose states the same values (:func:`prose_mismatches`).
 
 Every error names the file, the key (dotted path, list items as ``[i]``), the value and the rule,
 and all errors are reported at once.
@@ -35,6 +37,7 @@ Examples
 from __future__ import annotations
 
 import copy
+import datetime
 import hashlib
 import html
 import re
@@ -124,8 +127,18 @@ def _resolve(name_or_path: str | Path) -> Path:
     )
 
 
-def _load_schema(folder: Path) -> dict[str, Any]:
-    path = folder / _SCHEMA_FILE
+def _schema_path(folder: Path, data: Any = None) -> Path:
+    """``schema/<protocol>.schema.yaml`` when the data names a protocol that has one, else the default."""
+    key = data.get("protocol") if isinstance(data, Mapping) else None
+    if isinstance(key, str) and re.fullmatch(r"[a-z][a-z0-9_]*", key):
+        own = folder / "schema" / f"{key}.schema.yaml"
+        if own.is_file():
+            return own
+    return folder / _SCHEMA_FILE
+
+
+def _load_schema(folder: Path, data: Any = None) -> dict[str, Any]:
+    path = _schema_path(folder, data)
     if not path.is_file():
         raise ConfigurationError(f"Protocol schema {str(path)!r} not found (it must sit beside the protocol files).")
     return yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -171,12 +184,45 @@ def _month_number(value: str) -> int:
     return int(year) * 12 + int(month) - 1
 
 
-def _cross_field_errors(d: Mapping[str, Any]) -> list[str]:
-    """Rules that relate two or more keys (run only when the schema passes)."""
-    errs: list[str] = []
-
+def _adder(errs: list[str]) -> Any:
     def add(key: str, value: Any, rule: str, detail: str) -> None:
         errs.append(f"key {key!r} = {value!r} breaks rule {rule!r}: {detail}")
+
+    return add
+
+
+def _cross_field_errors(d: Mapping[str, Any]) -> list[str]:
+    """Rules that relate two or more keys (run only when the schema passes), by protocol."""
+    if d.get("protocol") == "short_term":
+        return _short_term_errors(d) + _common_errors(d)
+    return _soft_errors(d) + _common_errors(d)
+
+
+def _common_errors(d: Mapping[str, Any]) -> list[str]:
+    """Rules every protocol shares: registration, prose name, findings, seeds."""
+    errs: list[str] = []
+    add = _adder(errs)
+    if d["status"] in ("registered", "amended") and d["registered"] is None:
+        add("registered", None, "registered plans carry their date", f"status {d['status']!r} needs a registration date")
+    if d["status"] == "amended" and not d["amendments"]:
+        add("amendments", [], "amended plans list their amendments", "status 'amended' needs at least one amendment")
+    if d["prose"] != f"{d['name']}.md":
+        add("prose", d["prose"], "prose named after the protocol", f"must be {d['name']}.md")
+    finding_names = [f["name"] for f in d["findings"]]
+    if len(set(finding_names)) != len(finding_names):
+        add("findings", finding_names, "finding names unique", "each name may appear once")
+    primaries = [f["name"] for f in d["findings"] if f["primary"]]
+    if len(primaries) != 1:
+        add("findings", primaries, "exactly one primary finding", "exactly one finding must have primary: true")
+    if len(set(d["seeds"].values())) != len(d["seeds"]):
+        add("seeds", dict(d["seeds"]), "seeds distinct", "use a different seed for each random step")
+    return errs
+
+
+def _soft_errors(d: Mapping[str, Any]) -> list[str]:
+    """The SOFT protocol's cross-field rules."""
+    errs: list[str] = []
+    add = _adder(errs)
 
     cal = d["calendar"]
     if cal["fiscal_year_first"] > cal["fiscal_year_last"]:
@@ -294,21 +340,94 @@ def _cross_field_errors(d: Mapping[str, Any]) -> list[str]:
     if ms["effect_duration_years"] > ms["horizon_years"]:
         add("analyses.microsim.effect_duration_years", ms["effect_duration_years"], "duration within the horizon",
             f"must not exceed analyses.microsim.horizon_years = {ms['horizon_years']}")
+    return errs
 
-    if d["status"] in ("registered", "amended") and d["registered"] is None:
-        add("registered", None, "registered plans carry their date", f"status {d['status']!r} needs a registration date")
-    if d["status"] == "amended" and not d["amendments"]:
-        add("amendments", [], "amended plans list their amendments", "status 'amended' needs at least one amendment")
-    if d["prose"] != f"{d['name']}.md":
-        add("prose", d["prose"], "prose named after the protocol", f"must be {d['name']}.md")
-    finding_names = [f["name"] for f in d["findings"]]
-    if len(set(finding_names)) != len(finding_names):
-        add("findings", finding_names, "finding names unique", "each name may appear once")
-    primaries = [f["name"] for f in d["findings"] if f["primary"]]
-    if len(primaries) != 1:
-        add("findings", primaries, "exactly one primary finding", "exactly one finding must have primary: true")
-    if len(set(d["seeds"].values())) != len(d["seeds"]):
-        add("seeds", dict(d["seeds"]), "seeds distinct", "use a different seed for each random step")
+
+def _short_term_errors(d: Mapping[str, Any]) -> list[str]:
+    """The short-term service protocol's cross-field rules (``protocol: short_term``)."""
+    errs: list[str] = []
+    add = _adder(errs)
+    cal = d["calendar"]
+    if cal["fiscal_year_first"] > cal["fiscal_year_last"]:
+        add("calendar.fiscal_year_first", cal["fiscal_year_first"], "fiscal years ordered",
+            f"must not exceed calendar.fiscal_year_last = {cal['fiscal_year_last']}")
+    cas = d["cascade"]
+    for i, g in enumerate(cas["graduation"]):
+        if g not in cas["destinations"]:
+            add(f"cascade.graduation[{i}]", g, "graduation is a destination", "must be one of cascade.destinations")
+
+    rm = d["risk_model"]
+    train, test = pd.Timestamp(rm["train_at"]), pd.Timestamp(rm["test_at"])
+    if train + pd.DateOffset(months=int(rm["horizon_months"])) > test:
+        add("risk_model.test_at", rm["test_at"], "temporal validation on later years",
+            f"must be at least risk_model.horizon_months = {rm['horizon_months']} months after "
+            f"risk_model.train_at = {rm['train_at']!r} (the training outcomes must be observed before the test date)")
+    lo, hi = rm["decision_threshold_range"]
+    if not lo < hi:
+        add("risk_model.decision_threshold_range", [lo, hi], "threshold range ordered", "must be [low < high]")
+
+    comps = d["comparisons"]
+    names = [c["name"] for c in comps]
+    if len(set(names)) != len(names):
+        add("comparisons", names, "comparison names unique", "each comparison may appear once")
+    primary = [c["name"] for c in comps if c["role"] == "primary"]
+    if len(primary) != 1:
+        add("comparisons", primary, "exactly one primary comparison", "exactly one comparison must have role: primary")
+    for i, c in enumerate(comps):
+        want = "risk_set" if c["name"] == "never_reached" else "sampled_delay"
+        if c["landmark"] != want:
+            add(f"comparisons[{i}].landmark", c["landmark"], "landmark fits the comparison",
+                f"comparison {c['name']!r} takes its index by {want!r}")
+    secondary = d["sensitivity"]["comparison_secondary"]
+    if secondary not in [c["name"] for c in comps if c["role"] == "secondary"]:
+        add("sensitivity.comparison_secondary", secondary, "secondary comparison is listed",
+            "must be a comparison with role: secondary")
+
+    cov, match = d["covariates"], d["matching"]
+    for i, var in enumerate(match["exact"]):
+        if var not in cov["matching"]:
+            add(f"matching.exact[{i}]", var, "exact variables are covariates", "must be one of covariates.matching")
+    for group, indicator in (("kcl", "kcl_missing"), ("risk_score", "risk_score")):
+        if group in cov["missing_indicator_for"] and indicator not in cov["matching"]:
+            add("covariates.matching", cov["matching"], "missing indicators are covariates",
+                f"covariates.missing_indicator_for has {group!r}, so {indicator!r} must be listed")
+    vlo, vhi = match["balance_variance_ratio"]
+    if not vlo < 1 < vhi:
+        add("matching.balance_variance_ratio", [vlo, vhi], "variance-ratio band contains 1", "must be [low < 1, high > 1]")
+    caliper = match["caliper"]
+    if caliper is not None and caliper in d["sensitivity"]["caliper_variants"]:
+        add("sensitivity.caliper_variants", d["sensitivity"]["caliper_variants"],
+            "variants differ from the primary caliper", f"must not contain matching.caliper = {caliper}")
+
+    out, an = d["outcomes"], d["analyses"]
+    if out["short_horizon_months"] >= out["follow_up_months"]:
+        add("outcomes.short_horizon_months", out["short_horizon_months"], "short horizon within follow-up",
+            f"must be less than outcomes.follow_up_months = {out['follow_up_months']}")
+    if not set(out["care2plus"]["levels"]) <= set(out["primary"]["levels"]):
+        add("outcomes.care2plus.levels", out["care2plus"]["levels"], "care2plus within the primary levels",
+            "every level must also be a level of outcomes.primary.levels")
+    for key, (first, last) in (("outcomes.costs.window", out["costs"]["window"]),
+                               ("analyses.did_matched.window", an["did_matched"]["window"])):
+        if not first < 0 <= last:
+            add(key, [first, last], "window has pre and post periods", "must start before 0 and end at 0 or later")
+    ref = an["did_matched"]["reference_period"]
+    if not an["did_matched"]["window"][0] <= ref:
+        add("analyses.did_matched.reference_period", ref, "reference period inside the window",
+            f"must lie in analyses.did_matched.window = {an['did_matched']['window']}")
+    for i, nc in enumerate(d["sensitivity"]["negative_controls"]):
+        first, last = nc["window"]
+        if not first <= last < 0:
+            add(f"sensitivity.negative_controls[{i}].window", nc["window"], "pre-index window before index",
+                "must be [first <= last] and end before month 0")
+    ms = an["microsim"]
+    if ms["effect_duration_years"] > ms["horizon_years"]:
+        add("analyses.microsim.effect_duration_years", ms["effect_duration_years"], "duration within the horizon",
+            f"must not exceed analyses.microsim.horizon_years = {ms['horizon_years']}")
+    for name, par in d["episode_cost"].items():
+        low, high = par["range"]
+        if not low <= par["value"] <= high:
+            add(f"episode_cost.{name}.range", [low, high], "range contains the value",
+                f"must satisfy low <= value = {par['value']} <= high")
     return errs
 
 
@@ -320,7 +439,8 @@ def protocol_errors(data: Any, *, schema: Mapping[str, Any] | None = None) -> li
     data : mapping
         A parsed protocol file.
     schema : mapping, optional
-        The JSON Schema; default ``protocols/schema/protocol.schema.yaml``.
+        The JSON Schema; default ``protocols/schema/<protocol>.schema.yaml`` for the data's
+        ``protocol`` key when that file exists, else ``protocols/schema/protocol.schema.yaml``.
 
     Returns
     -------
@@ -335,7 +455,7 @@ def protocol_errors(data: Any, *, schema: Mapping[str, Any] | None = None) -> li
     >>> protocol_errors(bad)
     ["key 'sensitivity.caliper_variants' = [0.05, 0.1, 0.5] breaks rule 'variants differ from the primary caliper': must not contain matching.caliper = 0.1"]
     """
-    schema = _load_schema(protocol_dir()) if schema is None else schema
+    schema = _load_schema(protocol_dir(), data) if schema is None else schema
     errors = _schema_errors(data, schema)
     if errors:
         return errors
@@ -534,7 +654,9 @@ def load_protocol(name_or_path: str | Path, *, check_prose: bool = True) -> Prot
     ----------
     name_or_path : str or pathlib.Path
         A protocol key (``"soft"``), a file stem (``"soft_joint_research"``) in :func:`protocol_dir`,
-        or a path to a ``.yaml`` file (validated against the schema beside the package's protocols).
+        or a path to a ``.yaml`` file (validated against the schema beside the package's protocols:
+        ``schema/<protocol>.schema.yaml`` for its ``protocol`` key if present, else
+        ``schema/protocol.schema.yaml``).
     check_prose : bool, default True
         Also check that the prose beside the file states the same key values
         (:func:`prose_mismatches`); skipped when the prose file does not exist.
@@ -561,7 +683,7 @@ def load_protocol(name_or_path: str | Path, *, check_prose: bool = True) -> Prot
         raise ConfigurationError(f"{path}: not a readable YAML file ({exc}).") from None
     if not isinstance(data, Mapping):
         raise ConfigurationError(f"{path}: a protocol file must be a mapping of sections; got {type(data).__name__}.")
-    validate_protocol(data, source=str(path), schema=_load_schema(protocol_dir()))
+    validate_protocol(data, source=str(path), schema=_load_schema(protocol_dir(), data))
     protocol = Protocol(
         name=data["name"], protocol=data["protocol"], path=path, sha256=hashlib.sha256(raw).hexdigest(),
         parameters=_Frozen(data),
@@ -646,6 +768,8 @@ def prose_mismatches(protocol: Protocol, text: str | None = None) -> list[str]:
 
 
 def _same(stated: Any, expected: Any) -> bool:
+    if isinstance(stated, datetime.date) and isinstance(expected, str):
+        return stated.isoformat() == expected  # YAML reads an unquoted 2020-04-01 in the prose as a date
     if isinstance(expected, bool) or isinstance(stated, bool):
         return stated is expected
     if isinstance(expected, int | float) and isinstance(stated, int | float):

@@ -192,6 +192,8 @@ def _ipcw(time: np.ndarray, censored: np.ndarray, horizon: float) -> np.ndarray:
     t = np.asarray(time, float)
     c = np.asarray(censored, bool)
     cens_times = np.unique(t[c])
+    if len(cens_times) == 0:  # nobody censored before the horizon: G = 1 throughout
+        return np.ones(len(t))
     # G(s-) = prod over censoring times u < s of (1 - d(u) / n(u)), n(u) = #{t >= u}
     order = np.sort(t)
     n_at = len(t) - np.searchsorted(order, cens_times, side="left")
