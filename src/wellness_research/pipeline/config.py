@@ -22,6 +22,11 @@ PROTOCOLS: dict[str, tuple[str, ...]] = {
         "04_soft_site_rollout.ipynb",
         "05_soft_cost_effectiveness.ipynb",
     ),
+    "short_term": (
+        "06_short_term_cascade_and_risk.ipynb",
+        "07_short_term_evaluation.ipynb",
+        "08_short_term_cost_effectiveness.ipynb",
+    ),
 }
 
 #: Protocol name → papermill parameters its notebooks receive besides the common ones.
@@ -31,6 +36,7 @@ PROTOCOLS: dict[str, tuple[str, ...]] = {
 #: into ``findings.json``.
 PROTOCOL_PARAMETERS: dict[str, dict[str, object]] = {
     "soft": {"protocol": "soft", "findings_dir": "."},
+    "short_term": {"protocol": "short_term", "findings_dir": "."},
 }
 
 
