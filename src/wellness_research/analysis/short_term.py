@@ -52,6 +52,12 @@ import pandas as pd
 from lifelines.exceptions import ConvergenceError
 from scipy import stats
 
+from wellness_research.analysis._common import finding_lines, findings_tidy as _findings_tidy
+from wellness_research.analysis._common import fiscal_year_end as _fiscal_year_end
+from wellness_research.analysis._common import html as _html
+from wellness_research.analysis._common import matched_participant_ids as _matched_participant_ids
+from wellness_research.analysis._common import protocol_of, seed_of as _seed
+from wellness_research.analysis._common import suppress as _suppress
 from wellness_research.analysis.findings import Finding, findings_frame
 from wellness_research.errors import ConfigurationError, DataValidationError
 
@@ -82,27 +88,11 @@ _ALIASES = {"kcl_motor": "kcl_physical"}
 # shared pieces
 # --------------------------------------------------------------------------------------------
 def _protocol(protocol: Any) -> Any:
-    from wellness_research.protocols import Protocol, load_protocol
-
-    if isinstance(protocol, str):
-        protocol = load_protocol(protocol)
-    if not isinstance(protocol, Protocol):
-        raise ConfigurationError(f"protocol must be a Protocol or a protocol name/path; got {type(protocol).__name__}.")
-    if protocol.protocol != "short_term":
-        raise ConfigurationError(f"protocol {protocol.name!r} is a {protocol.protocol!r} protocol; these steps need "
-                                 "the short_term protocol (load_protocol('short_term')).")
-    return protocol
+    return protocol_of(protocol, "short_term")
 
 
-def _seed(seed: int | np.random.Generator | None, protocol: Any, key: str) -> int | np.random.Generator:
-    return int(protocol.get(f"seeds.{key}")) if seed is None else seed
-
-
-def _suppress(table: pd.DataFrame, protocol: Any, **kwargs: Any) -> Any:
-    from wellness_research.privacy import suppress_small_cells
-
-    return suppress_small_cells(table, min_count=int(protocol.get("reporting.min_cell")),
-                                secondary=bool(protocol.get("reporting.secondary_suppression")), **kwargs)
+def _finding_lines(findings: Sequence[Finding]) -> list[str]:
+    return finding_lines(findings, width=44)
 
 
 def _estimate_table(findings: Sequence[Finding], protocol: Any) -> Any:
@@ -110,34 +100,6 @@ def _estimate_table(findings: Sequence[Finding], protocol: Any) -> Any:
     eff["n"] = eff["n"].fillna(0).astype(np.int64)
     return _suppress(eff, protocol, count_columns=["n"], group_columns=["name"],
                      rate_columns={c: (None, "n") for c in ("estimate", "conf_low", "conf_high")})
-
-
-def _findings_tidy(findings: Sequence[Finding]) -> pd.DataFrame:
-    f = findings_frame(findings)
-    return pd.DataFrame({"term": f["name"], "estimate": f["estimate"], "std_error": np.nan,
-                         "conf_low": f["conf_low"], "conf_high": f["conf_high"], "p_value": np.nan, "n": f["n"],
-                         "truth": f["truth"], "unit": f["unit"]}).reset_index(drop=True)
-
-
-def _finding_lines(findings: Sequence[Finding]) -> list[str]:
-    lines = []
-    for f in findings:
-        truth = "" if f.truth is None else f"  truth {f.truth:.4g} ({'covered' if f.covers else 'NOT covered'})"
-        lines.append(f"  {f.name:<44} {f.estimate: .4g}  [{f.conf_low:.4g}, {f.conf_high:.4g}]  n = {f.n}  "
-                     f"{f.unit}{truth}")
-    return lines
-
-
-def _html(summary: str) -> str:
-    from html import escape
-
-    return "<pre>" + escape(summary) + "</pre>"
-
-
-def _fiscal_year_end(fiscal_year: int) -> pd.Timestamp:
-    if isinstance(fiscal_year, bool) or not isinstance(fiscal_year, (int, np.integer)):
-        raise ConfigurationError(f"fiscal_year={fiscal_year!r} is not valid; use an integer such as 2025.")
-    return pd.Timestamp(year=int(fiscal_year) + 1, month=3, day=1)
 
 
 def _wilson(k: int, n: int, alpha: float) -> tuple[float, float, float]:
@@ -170,11 +132,6 @@ def _short_po(truth: Any) -> pd.DataFrame | None:
     po = po[po["programme"] == "short_term"]
     po = po[~po["person_id"].astype(str).duplicated(keep=False)]
     return po.set_index(po["person_id"].astype(str))
-
-
-def _matched_participant_ids(matched: Any) -> np.ndarray:
-    keep = (np.asarray(matched.weights) > 0) & matched.treated
-    return matched.data.loc[keep, "person_id"].astype(str).unique()
 
 
 # --------------------------------------------------------------------------------------------

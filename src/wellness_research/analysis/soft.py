@@ -53,6 +53,15 @@ import numpy as np
 import pandas as pd
 from lifelines.exceptions import ConvergenceError  # the Cox fits of wellness_research.survival.cox
 
+from wellness_research.analysis._common import deviation_lines as _deviation_lines
+from wellness_research.analysis._common import finding_lines as _finding_lines
+from wellness_research.analysis._common import findings_tidy as _findings_tidy
+from wellness_research.analysis._common import fiscal_year_end as _fiscal_year_end
+from wellness_research.analysis._common import html as _html
+from wellness_research.analysis._common import matched_participant_ids as _matched_participant_ids
+from wellness_research.analysis._common import protocol_of as _protocol
+from wellness_research.analysis._common import seed_of as _seed
+from wellness_research.analysis._common import suppress as _suppress
 from wellness_research.analysis.findings import Finding, findings_frame
 from wellness_research.errors import ConfigurationError, DataValidationError
 
@@ -86,60 +95,6 @@ _COVARIATE_ALIASES: dict[str, tuple[str, str]] = {
 # --------------------------------------------------------------------------------------------
 # shared pieces
 # --------------------------------------------------------------------------------------------
-def _protocol(protocol: Any) -> Any:
-    from wellness_research.protocols import Protocol, load_protocol
-
-    if isinstance(protocol, Protocol):
-        return protocol
-    if isinstance(protocol, str):
-        return load_protocol(protocol)
-    raise ConfigurationError(f"protocol must be a Protocol or a protocol name/path; got {type(protocol).__name__}.")
-
-
-def _seed(seed: int | np.random.Generator | None, protocol: Any, key: str) -> int | np.random.Generator:
-    return int(protocol.get(f"seeds.{key}")) if seed is None else seed
-
-
-def _suppress(table: pd.DataFrame, protocol: Any, **kwargs: Any) -> Any:
-    from wellness_research.privacy import suppress_small_cells
-
-    return suppress_small_cells(table, min_count=int(protocol.get("reporting.min_cell")),
-                                secondary=bool(protocol.get("reporting.secondary_suppression")), **kwargs)
-
-
-def _findings_tidy(findings: Sequence[Finding]) -> pd.DataFrame:
-    f = findings_frame(findings)
-    out = pd.DataFrame({"term": f["name"], "estimate": f["estimate"], "std_error": np.nan,
-                        "conf_low": f["conf_low"], "conf_high": f["conf_high"], "p_value": np.nan, "n": f["n"],
-                        "truth": f["truth"], "unit": f["unit"]})
-    return out.reset_index(drop=True)
-
-
-def _finding_lines(findings: Sequence[Finding]) -> list[str]:
-    lines = []
-    for f in findings:
-        truth = "" if f.truth is None else f"  truth {f.truth:.4g} ({'covered' if f.covers else 'NOT covered'})"
-        lines.append(f"  {f.name:<34} {f.estimate: .4g}  [{f.conf_low:.4g}, {f.conf_high:.4g}]  n = {f.n}  "
-                     f"{f.unit}{truth}")
-    return lines
-
-
-def _deviation_lines(deviations: Sequence[str]) -> list[str]:
-    return [f"  deviation: {d}" for d in deviations]
-
-
-def _html(summary: str) -> str:
-    from html import escape
-
-    return "<pre>" + escape(summary) + "</pre>"
-
-
-def _matched_participant_ids(matched: Any) -> np.ndarray:
-    d = matched.data
-    keep = (np.asarray(matched.weights) > 0) & matched.treated
-    return d.loc[keep, "person_id"].astype(str).unique()
-
-
 def _soft_po(truth: Any) -> pd.DataFrame | None:
     if truth is None:
         return None
@@ -229,12 +184,6 @@ def _cost_truth(truth: Any, ids: np.ndarray) -> float | None:
         return None
     return float(sel["cost_treated"].sum() / sel["months_treated"].sum()
                  - sel["cost_untreated"].sum() / sel["months_untreated"].sum())
-
-
-def _fiscal_year_end(fiscal_year: int) -> pd.Timestamp:
-    if isinstance(fiscal_year, bool) or not isinstance(fiscal_year, (int, np.integer)):
-        raise ConfigurationError(f"fiscal_year={fiscal_year!r} is not valid; use an integer such as 2025.")
-    return pd.Timestamp(year=int(fiscal_year) + 1, month=3, day=1)
 
 
 # --------------------------------------------------------------------------------------------
