@@ -320,8 +320,9 @@ def risk_features(
         ~(rr["move_in_date"].isna() | (rr["move_in_date"] < at_ts)).to_numpy(),
         (rr["move_out_date"] < at_ts).fillna(False).to_numpy(dtype=bool),
         (rr["death_date"] < at_ts).fillna(False).to_numpy(dtype=bool),
-        np.isin(cand, list(covering)),
-        np.isin(cand, list(pending)),
+        # hash lookups: np.isin on ~150,000 id strings against a list took about a minute per call
+        pd.Index(cand).isin(covering),
+        pd.Index(cand).isin(pending),
     ]
     reason = np.full(len(cand), -1, dtype=np.int64)
     for k, failed in enumerate(rules):
