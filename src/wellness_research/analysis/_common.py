@@ -16,7 +16,7 @@ import pandas as pd
 from wellness_research.analysis.findings import Finding, findings_frame
 from wellness_research.errors import ConfigurationError
 
-__all__ = ["deviation_lines", "finding_lines", "findings_tidy", "fiscal_year_end", "html", "matched_participant_ids",
+__all__ = ["averted_costs", "death_times", "deviation_lines", "finding_lines", "findings_tidy", "fiscal_year_end", "html", "matched_participant_ids",
            "protocol_of", "seed_of", "suppress"]
 
 
@@ -80,6 +80,47 @@ def matched_participant_ids(matched: Any) -> np.ndarray:
     """Person ids of the treated units a matching kept (weight > 0)."""
     keep = (np.asarray(matched.weights) > 0) & matched.treated
     return matched.data.loc[keep, "person_id"].astype(str).unique()
+
+
+#: Days per month of the time-to-event columns (months = days / 30.4375), as in the cohort frames.
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def averted_costs(hr: float, seed: int, *, population: Any, base: Any, effect: Any, years: int, cycle: str,
+                  engine: str, rate: float, timing: str) -> tuple[float, float]:
+    """Averted LTC and medical cost (discounted, intervention minus control) of one PSA draw's hazard ratio."""
+    from dataclasses import replace
+
+    from wellness_research.microsim import project, projection_totals
+
+    pr = project(population, base, effect=replace(effect, hr_certification=float(hr)), years=years, cycle=cycle,
+                 engine=engine, seed=seed)
+    diff = projection_totals(pr, method=timing, rate=rate).loc["difference"]
+    return float(-diff["ltc_cost"]), float(-diff["medical_cost"])
+
+
+def death_times(tables: Any, data: pd.DataFrame, data_end: pd.Timestamp, followup: int) -> tuple[np.ndarray, ...]:
+    """Months from each row's time zero to death or censoring, and the death indicator.
+
+    Time zero is ``landmark_date`` when the frame has one, else ``index_date``; censoring at moving
+    out, the end of ``followup`` months or the month after ``data_end``.
+    """
+    res = tables["residents"]
+    r = res.set_index(res["person_id"].astype(str))
+    ids = data["person_id"].astype(str)
+    death = pd.to_datetime(r["death_date"]).reindex(ids).to_numpy(dtype="datetime64[ns]")
+    move = pd.to_datetime(r["move_out_date"]).reindex(ids).to_numpy(dtype="datetime64[ns]")
+    zero = "landmark_date" if "landmark_date" in data.columns else "index_date"
+    start = data[zero].to_numpy(dtype="datetime64[ns]")
+    horizon = (pd.DatetimeIndex(start) + pd.DateOffset(months=followup)).to_numpy(dtype="datetime64[ns]")
+    end_excl = np.datetime64(data_end + pd.DateOffset(months=1), "ns")
+    far = np.datetime64("2262-01-01", "ns")
+    cens = np.minimum(np.minimum(horizon, end_excl), np.where(np.isnat(move), far, move))
+    dd = np.where(np.isnat(death), far, death)
+    event = (dd >= start) & (dd < cens)
+    t_end = np.where(event, dd, cens)
+    months = np.clip((t_end - start) / np.timedelta64(1, "D") / DAYS_PER_MONTH, 0.0, float(followup))
+    return months, event.astype(np.int64)
 
 
 def fiscal_year_end(fiscal_year: int) -> pd.Timestamp:

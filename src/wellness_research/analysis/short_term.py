@@ -52,6 +52,8 @@ import pandas as pd
 from lifelines.exceptions import ConvergenceError
 from scipy import stats
 
+from wellness_research.analysis._common import averted_costs
+from wellness_research.analysis._common import death_times as _death_times
 from wellness_research.analysis._common import finding_lines, findings_tidy as _findings_tidy
 from wellness_research.analysis._common import fiscal_year_end as _fiscal_year_end
 from wellness_research.analysis._common import html as _html
@@ -79,7 +81,6 @@ __all__ = [
     "short_term_risk_model",
 ]
 
-_DAYS_PER_MONTH = 365.25 / 12
 #: Protocol covariate -> frame column where the frame names it differently.
 _ALIASES = {"kcl_motor": "kcl_physical"}
 
@@ -430,24 +431,6 @@ class ShortTermCohort:
 
     def _repr_html_(self) -> str:
         return _html(self.summary())
-
-
-def _death_times(tables: Any, data: pd.DataFrame, data_end: pd.Timestamp, followup: int) -> tuple[np.ndarray, ...]:
-    res = tables["residents"]
-    r = res.set_index(res["person_id"].astype(str))
-    ids = data["person_id"].astype(str)
-    death = pd.to_datetime(r["death_date"]).reindex(ids).to_numpy(dtype="datetime64[ns]")
-    move = pd.to_datetime(r["move_out_date"]).reindex(ids).to_numpy(dtype="datetime64[ns]")
-    start = data["index_date"].to_numpy(dtype="datetime64[ns]")
-    horizon = (pd.DatetimeIndex(start) + pd.DateOffset(months=followup)).to_numpy(dtype="datetime64[ns]")
-    end_excl = np.datetime64(data_end + pd.DateOffset(months=1), "ns")
-    far = np.datetime64("2262-01-01", "ns")
-    cens = np.minimum(np.minimum(horizon, end_excl), np.where(np.isnat(move), far, move))
-    dd = np.where(np.isnat(death), far, death)
-    event = (dd >= start) & (dd < cens)
-    t_end = np.where(event, dd, cens)
-    months = np.clip((t_end - start) / np.timedelta64(1, "D") / _DAYS_PER_MONTH, 0.0, float(followup))
-    return months, event.astype(np.int64)
 
 
 def short_term_cohort(
@@ -1346,17 +1329,12 @@ class ShortTermCostEffectiveness:
 def _ce_model(params: dict[str, Any], seed: int, *, population: Any, base: Any, effect: Any, years: int,
               cycle: str, engine: str, rate: float, timing: str, counts: Mapping[str, int],
               cost_names: Sequence[str]) -> dict[str, float]:
-    from dataclasses import replace
-
-    from wellness_research.microsim import project, projection_totals
-
-    eff = replace(effect, hr_certification=float(params["hr"]))
-    pr = project(population, base, effect=eff, years=years, cycle=cycle, engine=engine, seed=seed)
-    diff = projection_totals(pr, method=timing, rate=rate).loc["difference"]
+    ltc, medical = averted_costs(params["hr"], seed, population=population, base=base, effect=effect, years=years,
+                                 cycle=cycle, engine=engine, rate=rate, timing=timing)
     unit = episode_cost({k: params[k] for k in cost_names}, surveyed=counts["surveyed"], visited=counts["visited"],
                         started=counts["started"]).set_index("line").loc["total", "cost"]
-    return {"averted_ltc": float(-diff["ltc_cost"]), "averted_medical": float(-diff["medical_cost"]),
-            "programme_cost": float(unit) * counts["started"], "episode_cost": float(unit)}
+    return {"averted_ltc": ltc, "averted_medical": medical, "programme_cost": float(unit) * counts["started"],
+            "episode_cost": float(unit)}
 
 
 def short_term_cost_effectiveness(

@@ -53,6 +53,8 @@ import numpy as np
 import pandas as pd
 from lifelines.exceptions import ConvergenceError  # the Cox fits of wellness_research.survival.cox
 
+from wellness_research.analysis._common import averted_costs
+from wellness_research.analysis._common import death_times as _death_times
 from wellness_research.analysis._common import deviation_lines as _deviation_lines
 from wellness_research.analysis._common import finding_lines as _finding_lines
 from wellness_research.analysis._common import findings_tidy as _findings_tidy
@@ -79,7 +81,6 @@ __all__ = [
 ]
 
 _TIDY = ["term", "estimate", "std_error", "conf_low", "conf_high", "p_value", "n"]
-_DAYS_PER_MONTH = 365.25 / 12
 
 #: Protocol covariate -> frame column where the frame holds it under another name or scale.
 _COVARIATE_ALIASES: dict[str, tuple[str, str]] = {
@@ -303,25 +304,6 @@ def _frame_arguments(protocol: Any, fiscal_year: int) -> tuple[dict[str, Any], l
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
-
-
-def _death_times(tables: Any, data: pd.DataFrame, data_end: pd.Timestamp, followup: int) -> tuple[np.ndarray, ...]:
-    res = tables["residents"]
-    r = res.set_index(res["person_id"].astype(str))
-    ids = data["person_id"].astype(str)
-    death = pd.to_datetime(r["death_date"]).reindex(ids).to_numpy(dtype="datetime64[ns]")
-    move = pd.to_datetime(r["move_out_date"]).reindex(ids).to_numpy(dtype="datetime64[ns]")
-    zero = "landmark_date" if "landmark_date" in data.columns else "index_date"  # time zero of the frame
-    start = data[zero].to_numpy(dtype="datetime64[ns]")
-    horizon = (pd.DatetimeIndex(start) + pd.DateOffset(months=followup)).to_numpy(dtype="datetime64[ns]")
-    end_excl = np.datetime64(data_end + pd.DateOffset(months=1), "ns")
-    far = np.datetime64("2262-01-01", "ns")
-    cens = np.minimum(np.minimum(horizon, end_excl), np.where(np.isnat(move), far, move))
-    dd = np.where(np.isnat(death), far, death)
-    event = (dd >= start) & (dd < cens)
-    t_end = np.where(event, dd, cens)
-    months = np.clip((t_end - start) / np.timedelta64(1, "D") / _DAYS_PER_MONTH, 0.0, float(followup))
-    return months, event.astype(np.int64)
 
 
 def soft_cohort(
@@ -963,17 +945,13 @@ class SoftCostEffectiveness:
 def _ce_model(params: dict[str, Any], seed: int, *, population: Any, base: Any, effect: Any, years: int,
               cycle: str, engine: str, rate: float, timing: str, n_sites: int, n_persons: int,
               cost_names: Sequence[str]) -> dict[str, float]:
-    from dataclasses import replace
+    from wellness_research.microsim import programme_cost
 
-    from wellness_research.microsim import programme_cost, project, projection_totals
-
-    eff = replace(effect, hr_certification=float(params["hr"]))
-    pr = project(population, base, effect=eff, years=years, cycle=cycle, engine=engine, seed=seed)
-    diff = projection_totals(pr, method=timing, rate=rate).loc["difference"]
+    ltc, medical = averted_costs(params["hr"], seed, population=population, base=base, effect=effect, years=years,
+                                 cycle=cycle, engine=engine, rate=rate, timing=timing)
     prog = programme_cost("soft", sites=n_sites, participants=n_persons, years=1, rate=rate,
                           params={k: params[k] for k in cost_names})
-    return {"averted_ltc": float(-diff["ltc_cost"]), "averted_medical": float(-diff["medical_cost"]),
-            "programme_cost": float(prog["discounted_cost"].sum())}
+    return {"averted_ltc": ltc, "averted_medical": medical, "programme_cost": float(prog["discounted_cost"].sum())}
 
 
 def soft_cost_effectiveness(
