@@ -52,6 +52,7 @@ import pandas as pd
 from lifelines.exceptions import ConvergenceError
 from scipy import stats
 
+from wellness_research._columns import equals_str
 from wellness_research.analysis._common import averted_costs
 from wellness_research.analysis._common import death_times as _death_times
 from wellness_research.analysis._common import finding_lines, findings_tidy as _findings_tidy
@@ -1104,7 +1105,7 @@ def _negative_control(protocol: Any, matching: ShortTermMatching, tables: Any, n
         dev.append(f"negative control {nc['name']}: {int((~seen).sum())} matched rows have a window before the "
                    f"first month of data ({origin:%Y-%m}) and are left out")
     mc = tables["medical_claims"]
-    inp = mc[mc["claim_type"].astype(str) == "inpatient"]
+    inp = mc[equals_str(mc["claim_type"], "inpatient")]
     claims = pd.DataFrame({"p": inp["person_id"].astype(str).to_numpy(),
                            "m": pd.to_datetime(inp["service_month"]).to_numpy(dtype="datetime64[ns]")
                            .astype("datetime64[M]").astype(np.int64)})

@@ -659,9 +659,16 @@ class ShortTermFrame:
 
 
 def _months(values: Any, org: np.datetime64) -> np.ndarray:
-    v = np.asarray(pd.to_datetime(pd.Series(values)).to_numpy(dtype="datetime64[ns]"))
-    out = v.astype("datetime64[M]").astype(np.int64) - org.astype(np.int64)
-    return np.where(np.isnat(v), _NEVER, out)
+    s = pd.Series(values)
+    v = s.to_numpy(dtype="datetime64[ns]") if s.dtype == "datetime64[ns]" else \
+        np.asarray(pd.to_datetime(s).to_numpy(dtype="datetime64[ns]"))
+    # claims hold millions of rows but a few dozen distinct service months: each distinct date is
+    # converted once (NaT gets code -1)
+    codes, uniq = pd.factorize(v)
+    if len(uniq) == 0:
+        return np.full(len(v), _NEVER, dtype=np.int64)
+    month = np.asarray(uniq, dtype="datetime64[ns]").astype("datetime64[M]").astype(np.int64) - org.astype(np.int64)
+    return np.where(codes < 0, _NEVER, month[codes])
 
 
 def _month_start(months: np.ndarray, org: np.datetime64) -> np.ndarray:
@@ -1010,19 +1017,26 @@ def short_term_frame(
 
     # prior medical / LTC cost and use (12 months before the index month)
     idx = index[k]
+    # Monthly sums on a dense (analysed person x month) grid, then 12 look-ups per row: a groupby of
+    # the claims on (person, month) and a merge took most of this function's time on a city. Costs
+    # are whole yen (data dictionary: integer), so the float sums are exact in any order.
+    persons, slot = np.unique(p, return_inverse=True)
+    person_slot = np.full(n, -1, dtype=np.int64)
+    person_slot[persons] = np.arange(len(persons))
+    look = idx[:, None] - np.arange(1, 13)[None, :]  # the 12 months before each index month
+    first_m = int(look.min()) if len(p) else 0
+    span = int(look.max()) - first_m + 1 if len(p) else 1
     for table, name in (("medical_claims", "medical"), ("ltc_claims", "ltc")):
         mc = tables[table]
         mm = _months(mc.service_month, org)
-        agg = pd.DataFrame({"p": mc.person_id.cat.codes.to_numpy().astype(np.int64), "m": mm,
-                            "c": mc.cost_yen.to_numpy(dtype=float)}).groupby(["p", "m"], sort=False)["c"].sum()
-        agg = agg.reset_index()
-        look = pd.DataFrame({"row": np.repeat(np.arange(len(p)), 12), "p": np.repeat(p, 12),
-                             "m": (idx[:, None] - np.arange(1, 13)[None, :]).ravel()})
-        hit = look.merge(agg, on=["p", "m"], how="inner")
-        cost = np.bincount(hit["row"], weights=hit["c"], minlength=len(p))
-        use = np.bincount(hit["row"], weights=(hit["c"] > 0).astype(float), minlength=len(p))
-        fr[f"log_{name}_cost_12m"] = np.log1p(cost)
-        fr[f"{name}_months_12m"] = use.astype(np.int64)
+        cp = mc.person_id.cat.codes.to_numpy().astype(np.int64)
+        cs = np.where(cp >= 0, person_slot[np.maximum(cp, 0)], -1)  # code -1: no person
+        sel = (cs >= 0) & (mm >= first_m) & (mm < first_m + span)
+        grid = np.bincount(cs[sel] * span + (mm[sel] - first_m), weights=mc.cost_yen.to_numpy(dtype=float)[sel],
+                           minlength=len(persons) * span).reshape(len(persons), span)
+        monthly = grid[slot[:, None], look - first_m]
+        fr[f"log_{name}_cost_12m"] = np.log1p(monthly.sum(axis=1))
+        fr[f"{name}_months_12m"] = (monthly > 0).sum(axis=1).astype(np.int64)
     prior = np.zeros(len(person), bool)
     prior[j.loc[j.app < j.start, "row"].unique()] = True
     fr["prior_certification"] = prior[k].astype(np.int64)

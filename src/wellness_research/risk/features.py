@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from wellness_research._columns import equals_str
 from wellness_research.cohort.soft import _CARE2, _CHECKUP_VALUES, _KCL_DOMAINS
 from wellness_research.errors import ConfigurationError, DataValidationError
 from wellness_research.risk.rules import KCL_ITEMS, jigyo_taishosha
@@ -304,8 +305,11 @@ def risk_features(
         cand = pd.unique(pd.Series([str(p) for p in persons], dtype=object)).astype(str)
     rr = res.assign(_pid=res["person_id"].astype(str)).set_index("_pid").reindex(cand)
     at_m = at_ts.to_period("M")
-    birth_m = rr["birth_month"].dt.to_period("M")
-    age_months = np.array([(at_m - b).n if b is not pd.NaT else -1 for b in birth_m], dtype=np.int64)
+    # whole months from the birth month to the month of `at` (-1 when unknown), on month numbers
+    # rather than one Period object per resident
+    birth_m = rr["birth_month"].to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
+    age_months = np.where(np.isnat(birth_m), -1,
+                          np.datetime64(at_ts, "M").astype(np.int64) - birth_m.astype(np.int64)).astype(np.int64)
 
     cert = tables["ltc_certifications"]
     cert = cert[cert.level.astype(str) != "非該当"]
@@ -394,13 +398,17 @@ def risk_features(
     w0 = (at_m - 12).to_timestamp()
     observed = int(min(12, max(0, (at_m - org).n)))
     pid_index = pd.Index(pid.to_numpy())
+    inside: dict[str, pd.DataFrame] = {}
     for name, col in (("medical_claims", "log_medical_cost_12m"), ("ltc_claims", "log_ltc_cost_12m")):
         mc = tables[name]
-        inside = mc[(mc.service_month >= w0) & (mc.service_month < m0)]
-        tot = inside.groupby(inside["person_id"].astype(str), observed=True)["cost_yen"].sum()
+        inside[name] = mc[(mc.service_month >= w0) & (mc.service_month < m0)]
+        # grouped on the person_id column itself (category codes when categorical) and the few group
+        # labels turned into strings: str() of millions of claim rows took most of this function's time
+        tot = inside[name].groupby("person_id", observed=True, sort=False)["cost_yen"].sum()
+        tot.index = tot.index.astype(str)
         out[col] = np.log1p(tot.reindex(pid_index).fillna(0.0).to_numpy(dtype=float))
-    mc = tables["medical_claims"]
-    inp = mc[(mc.service_month >= w0) & (mc.service_month < m0) & (mc.claim_type.astype(str) == "inpatient")]
+    med = inside["medical_claims"]
+    inp = med[equals_str(med["claim_type"], "inpatient")]
     out["inpatient_12m"] = pid_index.isin(inp["person_id"].astype(str).unique()).astype(np.int64)
     out["prior_certification"] = pid_index.isin(list(prior_cert)).astype(np.int64)
 

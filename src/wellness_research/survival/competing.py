@@ -641,10 +641,15 @@ def risk_difference(
         n_cl = int(inv.max() + 1)
         members = np.argsort(inv, kind="stable")
         bounds = np.searchsorted(inv[members], np.arange(n_cl + 1))
+        sizes_cl = np.diff(bounds)
         reps = np.empty(int(n_bootstrap))
         for b in range(int(n_bootstrap)):
             draw = rng.integers(0, n_cl, n_cl)
-            rows = np.concatenate([members[bounds[c]: bounds[c + 1]] for c in draw])
+            # the drawn clusters' rows, concatenated in draw order, without a Python loop over clusters:
+            # output position i of drawn cluster j reads members[bounds[draw[j]] + (i - rows before j)]
+            sizes = sizes_cl[draw]
+            shift = np.repeat(bounds[draw] - (np.cumsum(sizes) - sizes), sizes)
+            rows = members[np.arange(int(sizes.sum())) + shift]
             g = inp.g[rows]
             sub = _Input(inp.t[rows], inp.e1[rows], inp.e2[rows], inp.w[rows], g, None, 0)
             bt, bc = g == treated, g == control
