@@ -60,3 +60,10 @@ def test_short_term_batch_renders_every_notebook_and_writes_findings_json(tmp_pa
     assert manifest["findings"]["short_term"]["missing_fragments"] == []
     timed = {n["template"]: n["seconds"] for n in manifest["notebooks"]}
     assert set(timed) == set(PROTOCOLS["short_term"]) and all(s > 0 for s in timed.values())
+    # 06 fitted the high-risk model once and cached it in the store, where 07 and 08 loaded it; the
+    # cache (person-level frames) is never beside the rendered notebooks
+    assert (config.store_dir / "cache" / "short_term_risk_model.pkl").is_file()
+    assert not [p for p in tmp_path.rglob("*.pkl") if config.store_dir not in p.parents]
+    for template in PROTOCOLS["short_term"][1:]:
+        text = (out / template).read_text(encoding="utf-8")
+        assert "high-risk model: loaded from the batch cache" in text, template
