@@ -72,6 +72,9 @@ def test_every_step_runs_and_reports(run):
     # the risk score of the high-risk model is a matching covariate
     assert run["matching"].risk_scored and "risk_score" in run["matching"].covariates
     assert "risk_score" in run["matching2"].covariates
+    # comparison 1 (fewer comparison persons than participants) by optimal pairs, comparison 2 greedy
+    assert (run["matching"].method, run["matching2"].method) == ("optimal", "nearest")
+    assert run["matching"].summary().splitlines()[0].count("optimal 1:1 without replacement") == 1
 
 
 def test_findings_are_named_in_the_protocol_and_complete(run, tmp_path):

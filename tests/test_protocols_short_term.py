@@ -160,6 +160,7 @@ def _set(d: dict, key: str, value: object) -> dict:
         ("cascade.graduation", ["other_service", "independent"], None),
         ("matching.replace", True, "key 'matching.replace' = True breaks rule 'const'"),
         ("risk_model.method", "forest", "key 'risk_model.method' = 'forest' breaks rule 'enum'"),
+        ("comparisons.0.method", "full", "key 'comparisons[0].method' = 'full' breaks rule 'enum'"),
         ("sensitivity.comparison_secondary", "assessed_not_participating",
          "breaks rule 'secondary comparison is listed'"),
     ],
