@@ -17,9 +17,9 @@ Steps
     The evaluation frame (:func:`wellness_research.cohort.short_term.short_term_frame`) for one
     comparison, with a time-to-death outcome.
 :func:`short_term_matching`
-    1:k matching without replacement (optimal pairs for comparison 1, greedy nearest neighbour for
-    comparison 2) on the logit propensity score, the risk score
-    of the high-risk model among the covariates; balance.
+    1:k matching without replacement (optimal pairs or greedy nearest neighbour, as the protocol
+    sets for each comparison) on the logit propensity score, the risk score of the high-risk model
+    among the covariates; balance.
 :func:`short_term_outcomes`
     Certification within 12 and 36 months and 要介護2+ (Aalen–Johansen, death competing), death,
     cause-specific Cox HR, Kihon Checklist change, graduation and destination, the naive comparison

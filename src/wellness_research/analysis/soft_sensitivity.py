@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from wellness_research._columns import equals_str
 from wellness_research.analysis.findings import Finding
 from wellness_research.analysis.soft import (
     SoftCertification,
@@ -390,9 +391,9 @@ def soft_sensitivity(
         for nc in p("sensitivity.negative_controls"):
             lo_w, hi_w = (int(v) for v in nc["window"])
             if nc["name"] == "prior_inpatient":
-                y = _any_claim(md, med[med["claim_type"].astype(str) == "inpatient"], start=idx_m, lo=lo_w, hi=hi_w)
+                y = _any_claim(md, med[equals_str(med["claim_type"], "inpatient")], start=idx_m, lo=lo_w, hi=hi_w)
             elif nc["name"] == "dental_claim_12m":
-                y = _any_claim(md, med[med["claim_type"].astype(str) == "dental"], start=zero_m, lo=lo_w, hi=hi_w)
+                y = _any_claim(md, med[equals_str(med["claim_type"], "dental")], start=zero_m, lo=lo_w, hi=hi_w)
             else:
                 dev.append(f"negative control {nc['name']!r}: not implemented")
                 continue
