@@ -15,6 +15,12 @@ Run (roughly 40 s per "small" seed and several minutes per "city" seed on one bu
     .venv/bin/python benchmarks/bench_short_term_coverage.py --size small --seeds 0-49 --workers 1
     .venv/bin/python benchmarks/bench_short_term_coverage.py --size city --seeds 0-9
 
+``--costs-only`` runs comparison 1's cost difference-in-differences alone (no outcome bootstrap, about
+45 s per city seed), for checking its interval over many more seeds than the full run affords::
+
+    .venv/bin/python benchmarks/bench_short_term_coverage.py --size city --seeds 0-63 --costs-only \
+        --out benchmarks/results/bench_short_term_cost_did.jsonl
+
 Appends one JSON line per seed and finding to ``benchmarks/results/bench_short_term_coverage.jsonl``
 (or ``--out``) and prints the summary; ``--summarize`` only re-reads the JSONL. A seed already in the
 file (same size) is skipped, so an interrupted run resumes.
@@ -35,8 +41,11 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def one_seed(size: str, seed: int, fiscal_year: int, n_boot: int | None) -> list[dict]:
-    """Every finding with a truth of one synthetic municipality (one row per finding)."""
+def one_seed(size: str, seed: int, fiscal_year: int, n_boot: int | None, costs_only: bool = False) -> list[dict]:
+    """Every finding with a truth of one synthetic municipality (one row per finding).
+
+    ``costs_only``: comparison 1 (the protocol's first) and its cost findings only.
+    """
     from wellness_research.analysis import short_term as st
     from wellness_research.protocols import load_protocol
     from wellness_research.synthetic import make_municipality
@@ -47,15 +56,17 @@ def one_seed(size: str, seed: int, fiscal_year: int, n_boot: int | None) -> list
     proto = load_protocol("short_term")
     risk = st.short_term_risk_model(proto, muni.tables)
     findings, n_part = [], {}
-    cohorts = {c["name"]: st.short_term_cohort(proto, muni.tables, fiscal_year=fiscal_year, comparison=c["name"])
-               for c in proto.get("comparisons")}
+    names = [c["name"] for c in proto.get("comparisons")][: 1 if costs_only else None]
+    cohorts = {name: st.short_term_cohort(proto, muni.tables, fiscal_year=fiscal_year, comparison=name)
+               for name in names}
     naive = cohorts.get(proto.get("analyses.naive.comparison"))
     for name, cohort in cohorts.items():
         matching = st.short_term_matching(proto, cohort, risk_model=risk)
-        out = st.short_term_outcomes(proto, matching, cohort=cohort, truth=muni.truth, naive_cohort=naive,
-                                     n_bootstrap=n_boot)
-        costs = st.short_term_costs(proto, matching, muni.tables, fiscal_year=fiscal_year, truth=muni.truth)
-        findings += [*out.findings, *costs.findings]
+        if not costs_only:
+            findings += st.short_term_outcomes(proto, matching, cohort=cohort, truth=muni.truth, naive_cohort=naive,
+                                               n_bootstrap=n_boot).findings
+        findings += st.short_term_costs(proto, matching, muni.tables, fiscal_year=fiscal_year,
+                                        truth=muni.truth).findings
         n_part[name] = int(matching.matched.n_matched["treated"])
     seconds = time.perf_counter() - t0
     rows = []
@@ -102,6 +113,7 @@ def main() -> None:
     ap.add_argument("--fiscal-year", type=int, default=2025)
     ap.add_argument("--n-boot", type=int, default=None, help="bootstrap replicates (default: the protocol's)")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--costs-only", action="store_true", help="comparison 1's cost DiD only (no outcome bootstrap)")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_short_term_coverage.jsonl")
     ap.add_argument("--summarize", action="store_true")
     a = ap.parse_args()
@@ -113,7 +125,8 @@ def main() -> None:
         todo = [s for s in _seeds(a.seeds) if s not in done]
         n = len(todo)
         with ProcessPoolExecutor(max_workers=a.workers) as pool:
-            for rows in pool.map(one_seed, [a.size] * n, todo, [a.fiscal_year] * n, [a.n_boot] * n):
+            for rows in pool.map(one_seed, [a.size] * n, todo, [a.fiscal_year] * n, [a.n_boot] * n,
+                                 [a.costs_only] * n):
                 with a.out.open("a") as fh:
                     for r in rows:
                         fh.write(json.dumps(r) + "\n")

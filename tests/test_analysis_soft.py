@@ -197,21 +197,31 @@ def test_risk_truth_is_the_landmark_window_of_the_matched_participants(run):
 def test_death_truth_counts_deaths_in_each_arms_risk_set():
     from wellness_research.analysis.soft import _death_truth
 
-    class _Truth:  # three participants, time zero 2022-01 for all
+    def curve(first_month, later=1.0):  # cumulative risk by month from the index (48 months)
+        return np.r_[np.zeros(first_month), np.full(48 - first_month, later)]
+
+    class _Truth:  # four participants, index 2021-10, time zero 2022-01 (month 3) for all: months 3..38
+        index = pd.to_datetime(["2021-10-01"] * 4)
         potential_outcomes = pd.DataFrame({
-            "programme": ["soft"] * 3, "person_id": ["a", "b", "c"],
-            "index_month": pd.to_datetime(["2021-10-01"] * 3),
-            # a: dies in month 5 of the window in both arms; b: certified before time zero in the untreated
-            # arm only (leaves that arm's risk set), dies 2026-06 (after the window); c: dies untreated only
-            "cert_month_treated": pd.to_datetime([None, None, None]),
-            "cert_month_untreated": pd.to_datetime([None, "2021-12-01", None]),
-            "death_month_treated": pd.to_datetime(["2022-05-01", "2026-06-01", None]),
-            "death_month_untreated": pd.to_datetime(["2022-05-01", "2026-06-01", "2024-12-01"]),
+            "programme": ["soft"] * 4, "person_id": ["a", "b", "c", "d"], "index_month": index,
+            "followup_end": index + pd.DateOffset(months=36), "events_end": index + pd.DateOffset(months=48),
+            # a: dies in month 7 in both arms; b: certified before time zero in the untreated arm only (leaves
+            # that arm's risk set), dies 2026-06 (after the window); c: dies untreated only (month 38, the last
+            # month of the window); d: certified in month 15 in the treated arm, after which its expected risk
+            # of death reaches 0.4 by month 38 (a death after a certification counts, in expectation)
+            "cert_month_treated": pd.to_datetime([None, None, None, "2023-01-01"]),
+            "cert_month_untreated": pd.to_datetime([None, "2021-12-01", None, None]),
+            "death_month_treated": pd.to_datetime(["2022-05-01", "2026-06-01", None, None]),
+            "death_month_untreated": pd.to_datetime(["2022-05-01", "2026-06-01", "2024-12-01", None]),
+            "death_risk_treated": [curve(7), curve(48), curve(48), np.r_[np.zeros(16), np.linspace(0.1, 0.4, 23),
+                                                                       np.full(9, 0.45)]],
+            "death_risk_untreated": [curve(7), curve(2, 0.2), curve(38), curve(48)],
         })
 
-    starts = pd.Series(pd.to_datetime(["2022-01-01"] * 3), index=["a", "b", "c"])
-    # treated: 1 death of 3 at risk; untreated: b not at risk, 2 deaths (a, c) of 2 -> 1/3 - 1
-    assert _death_truth(_Truth(), np.array(["a", "b", "c"]), months=36, starts=starts) == pytest.approx(1 / 3 - 1)
+    starts = pd.Series(pd.to_datetime(["2022-01-01"] * 4), index=["a", "b", "c", "d"])
+    # treated: a 1 + d 0.4 over 4 at risk; untreated: b not at risk, a and c die -> 2 of 3
+    assert _death_truth(_Truth(), np.array(["a", "b", "c", "d"]), months=36, starts=starts) == \
+        pytest.approx(1.4 / 4 - 2 / 3, abs=1e-12)
     assert _death_truth(None, np.array(["a"]), months=36, starts=starts) is None
 
 

@@ -815,19 +815,21 @@ def _certification_truth(truth: Any, ids: np.ndarray, months: int) -> tuple[floa
 
 
 def _death_truth(truth: Any, ids: np.ndarray, months: int) -> float | None:
+    """Sample truth of the risk difference of death from any cause within ``months`` of the index.
+
+    A death after a certification counts, as in the estimate (no competing event); the generator
+    does not draw it, so it is taken in expectation (``sample_truth(..., outcome="death")``).
+    """
+    from wellness_research.synthetic import sample_truth
+
     po = _short_po(truth)
     if po is None:
         return None
-    sel = po.loc[pd.Index(ids).intersection(po.index)]
-    if len(sel) == 0:
+    have = pd.Index(ids).intersection(po.index)
+    if len(have) == 0:
         return None
-    first = pd.to_datetime(sel["index_month"]).to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
-    risk = []
-    for arm in ("treated", "untreated"):
-        death = pd.to_datetime(sel[f"death_month_{arm}"]).to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
-        died = (death >= first) & (death < first + np.timedelta64(int(months), "M"))
-        risk.append(float(died.mean()))
-    return risk[0] - risk[1]
+    return float(sample_truth(truth.potential_outcomes, have, start=0, months=int(months), programme="short_term",
+                              at_risk="all", outcome="death").risk_difference)
 
 
 def _kcl_truth(truth: Any, ids: np.ndarray) -> float | None:

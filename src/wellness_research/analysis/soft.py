@@ -135,28 +135,23 @@ def _death_truth(truth: Any, ids: np.ndarray, *, months: int, starts: pd.Series 
 
     In each arm the risk set is the participants alive, and not certified in that arm, at their time
     zero (``starts``, or the index month); death in the ``months`` from it counts, with or without a
-    certification first (the death outcome has no competing event). Mirrors the frame's eligibility
-    at the landmark, applied arm by arm as in :func:`~wellness_research.synthetic.sample_truth`.
+    certification first (the death outcome has no competing event): a death after a certification is
+    taken in expectation (:func:`~wellness_research.synthetic.sample_truth` with ``outcome="death"``).
+    Mirrors the frame's eligibility at the landmark, applied arm by arm.
     """
+    from wellness_research.synthetic import sample_truth
+
     po = _soft_po(truth)
     if po is None or len(ids) == 0:
         return None
     have = pd.Index(ids).intersection(po.index[~po.index.duplicated(keep=False)])
     if len(have) == 0:
         return None
-    sel = po.loc[have]
-    zero = (pd.to_datetime(sel["index_month"]) if starts is None else pd.to_datetime(starts.reindex(have)))
-    first = zero.to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
-    risk = []
-    for arm in ("treated", "untreated"):
-        cert = pd.to_datetime(sel[f"cert_month_{arm}"]).to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
-        death = pd.to_datetime(sel[f"death_month_{arm}"]).to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
-        at_risk = ~(cert < first) & ~(death < first)  # NaT compares False: never certified / alive
-        died = at_risk & (death >= first) & (death < first + np.timedelta64(int(months), "M"))
-        if not at_risk.any():
-            return None
-        risk.append(died.sum() / at_risk.sum())
-    return float(risk[0] - risk[1])
+    start = 0 if starts is None else starts.reindex(have).to_numpy()
+    st = sample_truth(truth.potential_outcomes, have, start=start, months=int(months), at_risk="arm", outcome="death")
+    if st.n_at_risk_treated == 0 or st.n_at_risk_untreated == 0:
+        return None
+    return float(st.risk_difference)
 
 
 def _count_certified(md: pd.DataFrame) -> str:

@@ -374,7 +374,8 @@ def _assemble(params: SyntheticParameters, sim: SimulationResult, sites, effects
 
     tables = {name: tables[name] for name in TABLE_NAMES}
     cost = _cost_potential_outcomes(params, cohort, sim, ltc_draws, med_draws)
-    truth = _ground_truth(sim, effects, tables["soft_sites"], person, sites, cost)
+    death = _death_risk_potential_outcomes(params, cohort, sim)
+    truth = _ground_truth(sim, effects, tables["soft_sites"], person, sites, cost, death)
     return tables, truth
 
 
@@ -452,6 +453,52 @@ def _cost_potential_outcomes(params: SyntheticParameters, cohort: CohortModel, s
     return out
 
 
+def _death_risk_potential_outcomes(params: SyntheticParameters, cohort: CohortModel,
+                                   sim: SimulationResult) -> dict[str, np.ndarray]:
+    """Expected risk of death from any cause of every subject in both arms, by month from the index.
+
+    The arms' event months (``death_*``) stop at the arm's first certification: a death after it is
+    not drawn. This adds it in expectation, with the course after certification that
+    :func:`_cost_potential_outcomes` follows (entry level, monthly level transitions, death hazard
+    ``mu0 exp(delta z) level_hr[level]``, decertification ignored), here over the whole event
+    follow-up and with the age and frailty of each month (no cap at the end of the data: the
+    potential outcome does not stop when the claims do; moving out is ignored likewise).
+
+    Returns per arm (``treated``, ``untreated``) an array of shape ``(subjects, FOLLOW_UP +
+    EVENT_EXTENSION)``: entry ``k`` is the probability of death in months ``index .. index + k``,
+    i.e. ``1`` if the arm died uncertified by then, else the probability that the course after a
+    certification in month ``c < index + k`` ended in death by the end of month ``index + k``.
+    """
+    s = sim.subjects
+    pop = sim.pop
+    persons = s["person"].astype(np.int64)
+    ns = len(persons)
+    horizon = FOLLOW_UP + EVENT_EXTENSION
+    out = {}
+    idx = s["index"].astype(np.int64)
+    entry = np.asarray(params.value("certification.entry_level_mix"), dtype=np.float64)
+    entry = entry / entry.sum()
+    delta = float(params.value("frailty.death_log_hr_per_sd"))
+    hr = cohort.level_hr[None, 1:]
+    for arm, name in ((1, "treated"), (0, "untreated")):
+        c = (s["month_treated"] if arm else s["month_untreated"]).astype(np.int64)
+        d = (s["death_treated"] if arm else s["death_untreated"]).astype(np.int64)
+        risk = np.zeros((ns, horizon))
+        pi = np.zeros((ns, 7))
+        for k in range(horizon):
+            t = idx + k
+            pi[(t == c + 1) & (d != c)] = entry
+            moving = t > c
+            if moving.any():
+                age = t[moving] - pop.birth[persons[moving]]
+                mu = (cohort.death_base[pop.sex[persons[moving]], CohortModel.age_index(age)]
+                      * np.exp(delta * pop.z(t[moving], persons[moving])))
+                pi[moving] = (pi[moving] * np.exp(-mu[:, None] * hr)) @ cohort.monthly_transition
+            risk[:, k] = np.where(d <= t, 1.0, np.where(t > c, 1.0 - pi.sum(axis=1), 0.0))
+        out[name] = risk
+    return out
+
+
 def _month_or_nat(months: np.ndarray) -> np.ndarray:
     """``datetime64[ns]`` month starts of the arms' event months; the engine's "never" becomes NaT."""
     months = np.asarray(months, dtype=np.int64)
@@ -462,7 +509,7 @@ def _month_or_nat(months: np.ndarray) -> np.ndarray:
 
 
 def _ground_truth(sim: SimulationResult, effects: TrueEffects, soft_sites: pd.DataFrame, person, sites,
-                  cost: dict[str, np.ndarray]) -> GroundTruth:
+                  cost: dict[str, np.ndarray], death: dict[str, np.ndarray]) -> GroundTruth:
     s = sim.subjects
     prog = s["prog"]
     po = pd.DataFrame({
@@ -483,6 +530,8 @@ def _ground_truth(sim: SimulationResult, effects: TrueEffects, soft_sites: pd.Da
         "cert_month_untreated": _month_or_nat(s["month_untreated"]),
         "death_month_treated": _month_or_nat(s["death_treated"]),
         "death_month_untreated": _month_or_nat(s["death_untreated"]),
+        "death_risk_treated": list(death["treated"]),
+        "death_risk_untreated": list(death["untreated"]),
     })
     kcl = pd.DataFrame({
         "programme": _cat(np.ones(len(s["kcl_person"]), dtype=np.int64), ("soft", "short_term")),

@@ -143,7 +143,10 @@ class GroundTruth:
         ``certified_treated == (cert_month_treated < followup_end)``), death_month_treated,
         death_month_untreated (month of death in each arm while still uncertified, i.e. before or in
         the month of the certification; NaT otherwise — an arm is not followed after its
-        certification), kcl_treated, kcl_untreated (short-term completers only). The event months
+        certification), death_risk_treated, death_risk_untreated (arrays of 48: the risk of death
+        from any cause in months ``index_month`` .. ``index_month + k``; 1 once the arm died
+        uncertified, and after a certification the expected death of its course — see the Notes),
+        kcl_treated, kcl_untreated (short-term completers only). The event months
         are those of the common random numbers behind ``certified_*``, followed 12 months beyond
         the 36-month window so that a 36-month window from a landmark up to 12 months after the index
         can be held to its truth (:func:`sample_truth` refuses windows beyond ``events_end``); every
@@ -157,7 +160,10 @@ class GroundTruth:
     a claims panel observes. Each arm follows the common random numbers up to its first
     certification or death; after a certification its course (level, transitions, death) is taken
     in expectation, and a month's cost is the expectation of the claims generator given the state
-    (see ``municipality._cost_potential_outcomes``).
+    (see ``municipality._cost_potential_outcomes``). The death risks ``death_risk_*`` follow the same
+    course after a certification, over the whole 48 months and beyond the end of the data
+    (``municipality._death_risk_potential_outcomes``): a death analysis without competing events
+    counts deaths after a certification, which the event months alone cannot give.
     """
 
     effects: TrueEffects
@@ -212,6 +218,8 @@ class GroundTruth:
                 return bool(v)
             if isinstance(v, pd.Timestamp):
                 return v.strftime("%Y-%m-%d")
+            if isinstance(v, np.ndarray):
+                return [clean(x) for x in v.tolist()]
             return v
 
         def records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -229,19 +237,22 @@ class GroundTruth:
 
 
 AtRisk = Literal["arm", "all"]
+TruthOutcome = Literal["certification", "death"]
 
 
 @dataclass(frozen=True, eq=False)
 class SampleTruth:
-    """The true risk difference for a given set of persons over a given window (:func:`sample_truth`).
+    """The true risk difference for a given set of persons, window and outcome (:func:`sample_truth`).
 
     Attributes
     ----------
     risk_difference : float
         ``risk_treated - risk_untreated``.
     risk_treated, risk_untreated : float
-        Share of the persons at risk at the window's start in each arm who are newly certified in
-        the window (certification before death; a death first is a competing event, not an event).
+        ``outcome="certification"``: share of the persons at risk at the window's start in each arm
+        who are newly certified in the window (certification before death; a death first is a
+        competing event, not an event). ``outcome="death"``: their expected risk of death from any
+        cause in the window, a certification first or not.
     n : int
         Persons.
     n_at_risk_treated, n_at_risk_untreated : int
@@ -254,7 +265,9 @@ class SampleTruth:
     persons : pandas.DataFrame
         One row per person (in the order given): ``person_id``, ``index_month``, ``start`` (first
         month of the window), ``at_risk_treated``, ``at_risk_untreated``, ``event_treated``,
-        ``event_untreated`` (0/1).
+        ``event_untreated`` (0/1 for certification; the probability for death, 0 when not at risk).
+    outcome : str
+        ``"certification"`` or ``"death"``.
     """
 
     risk_difference: float
@@ -267,6 +280,7 @@ class SampleTruth:
     programme: str
     at_risk: str
     persons: pd.DataFrame = field(repr=False)
+    outcome: str = "certification"
 
     def tidy(self) -> pd.DataFrame:
         """``term`` (risk_difference, risk_treated, risk_untreated), ``estimate`` and ``n``; no sampling error."""
@@ -279,7 +293,8 @@ class SampleTruth:
 
     def summary(self) -> str:
         """Plain-text statement of the true risks."""
-        return (f"True {self.months}-month risk of new certification ({self.programme}, {self.n} persons, "
+        what = "new certification" if self.outcome == "certification" else "death (any cause)"
+        return (f"True {self.months}-month risk of {what} ({self.programme}, {self.n} persons, "
                 f"at risk: {self.at_risk}):\n"
                 f"  treated   {self.risk_treated:.4f} (n={self.n_at_risk_treated})\n"
                 f"  untreated {self.risk_untreated:.4f} (n={self.n_at_risk_untreated})\n"
@@ -304,8 +319,9 @@ def sample_truth(
     months: int,
     programme: str = "soft",
     at_risk: AtRisk = "arm",
+    outcome: TruthOutcome = "certification",
 ) -> SampleTruth:
-    """True risk difference of new certification for exactly the given persons and window.
+    """True risk difference of new certification (or of death) for exactly the given persons and window.
 
     Uses the event months of :attr:`GroundTruth.potential_outcomes` (common random numbers), so an
     analysis can be held to the truth for the participants it actually analysed and the follow-up
@@ -329,6 +345,11 @@ def sample_truth(
         ``"arm"``: in each arm, persons certified or dead before ``start`` in that arm are not at risk
         and leave its denominator (the risk set at ``start``, as in a landmark analysis);
         ``"all"``: every person stays in both denominators (an earlier event counts as no event).
+    outcome : {"certification", "death"}, default "certification"
+        ``"death"``: death from any cause in the window, with or without a certification first (the
+        outcome of a death analysis without competing events). An arm's event months stop at its
+        certification, so a death after it is taken in expectation (the column ``death_risk_*``,
+        see :class:`GroundTruth`); the risk is then an expected share, not a count.
 
     Returns
     -------
@@ -345,7 +366,8 @@ def sample_truth(
     Notes
     -----
     A certification counts when its month lies in the window; a death first ends the arm without an
-    event (competing risk; in the month of both, the engine's threshold order decides). With
+    event (competing risk; in the month of both, the engine's threshold order decides). A death
+    counts (``outcome="death"``) when it falls in the window, before or after a certification. With
     ``start = 0`` (offset), ``months = 36`` and ``at_risk="all"`` over all participants this is
     ``estimands["soft_att_risk3y"]`` exactly.
 
@@ -368,6 +390,9 @@ def sample_truth(
     True
     >>> sample_truth(po, ids, start=3, months=36).months  # a landmark window: events followed 48 months
     36
+    >>> d = sample_truth(po, ids, start=0, months=36, outcome="death")
+    >>> bool(0.0 <= d.risk_treated <= 1.0)
+    True
     """
     need = ("programme", "person_id", "index_month", "followup_end", "cert_month_treated", "cert_month_untreated",
             "death_month_treated", "death_month_untreated")
@@ -382,6 +407,13 @@ def sample_truth(
                                  f"use one of {list(get_args(AtRisk))}.")
     if isinstance(months, bool) or not isinstance(months, (int, np.integer)) or months < 1:
         raise ConfigurationError(f"sample_truth: months={months!r} is not valid; use an integer >= 1.")
+    if outcome not in get_args(TruthOutcome):
+        raise ConfigurationError(f"sample_truth: outcome={outcome!r} is not valid; "
+                                 f"use one of {list(get_args(TruthOutcome))}.")
+    if outcome == "death" and not {"death_risk_treated", "death_risk_untreated"} <= set(potential_outcomes.columns):
+        raise DataValidationError("sample_truth: outcome='death' needs the columns death_risk_treated and "
+                                  f"death_risk_untreated, which potential_outcomes ({len(potential_outcomes)} rows) "
+                                  "lacks; regenerate the municipality with this version.")
     po = potential_outcomes[(potential_outcomes["programme"] == programme).to_numpy()]
     ids = po["person_id"].astype(str).to_numpy()
     dup = pd.Series(ids).duplicated(keep=False).to_numpy()
@@ -421,13 +453,31 @@ def sample_truth(
         c = _month_number(po[f"cert_month_{arm}"])
         d = _month_number(po[f"death_month_{arm}"])
         ok = (c >= first) & (d >= first) if at_risk == "arm" else np.ones(len(who), bool)
-        ev = (c >= first) & (c < first + int(months))
+        if outcome == "death":
+            ev = _death_risk_in_window(po[f"death_risk_{arm}"], first - index, int(months)) * ok
+        else:
+            ev = ((c >= first) & (c < first + int(months)) & ok).astype(np.int64)
         out[f"at_risk_{arm}"] = ok.astype(np.int64)
-        out[f"event_{arm}"] = (ev & ok).astype(np.int64)
+        out[f"event_{arm}"] = ev
         n_risk[arm] = int(ok.sum())
-        risks[arm] = float((ev & ok).sum() / ok.sum()) if ok.any() else float("nan")
+        risks[arm] = float(ev.sum() / ok.sum()) if ok.any() else float("nan")
     per = pd.DataFrame(out)
     return SampleTruth(risk_difference=risks["treated"] - risks["untreated"], risk_treated=risks["treated"],
                        risk_untreated=risks["untreated"], n=len(who), n_at_risk_treated=n_risk["treated"],
                        n_at_risk_untreated=n_risk["untreated"], months=int(months), programme=programme,
-                       at_risk=at_risk, persons=per)
+                       at_risk=at_risk, persons=per, outcome=outcome)
+
+
+def _death_risk_in_window(curves: pd.Series, offset: np.ndarray, months: int) -> np.ndarray:
+    """Risk of death in months ``offset .. offset + months - 1`` from the index, per person.
+
+    ``curves`` holds each person's cumulative risk by month from the index (``death_risk_*``); a
+    person at risk at the window's start has not died before it, so the risk in the window is the
+    cumulative risk at its last month (for a person not at risk the value is unused).
+    """
+    cum = np.stack([np.asarray(v, dtype=np.float64) for v in curves.to_numpy()]) if len(curves) else np.zeros((0, 1))
+    last = np.asarray(offset, dtype=np.int64) + int(months) - 1
+    before = np.asarray(offset, dtype=np.int64) - 1
+    at_end = cum[np.arange(len(cum)), last]
+    at_start = np.where(before >= 0, cum[np.arange(len(cum)), np.maximum(before, 0)], 0.0)
+    return at_end - at_start
