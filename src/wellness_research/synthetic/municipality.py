@@ -373,37 +373,48 @@ def _assemble(params: SyntheticParameters, sim: SimulationResult, sites, effects
     })
 
     tables = {name: tables[name] for name in TABLE_NAMES}
-    cost = _cost_potential_outcomes(params, cohort, sim, ltc_draws, med_draws)
-    death = _death_risk_potential_outcomes(params, cohort, sim)
-    truth = _ground_truth(sim, effects, tables["soft_sites"], person, sites, cost, death)
+    arms = _arm_potential_outcomes(params, cohort, sim, ltc_draws, med_draws)
+    truth = _ground_truth(sim, effects, tables["soft_sites"], person, sites, arms)
     return tables, truth
 
 
-def _cost_potential_outcomes(params: SyntheticParameters, cohort: CohortModel, sim: SimulationResult,
-                             ltc_draws: dict[str, np.ndarray], med_draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Expected LTC + medical cost of every subject in both arms over its observable window.
-
-    Window: months ``index .. index + 35`` (the 36 months of the risk estimands) that are in the data
-    (before April 2026) and before the month of moving out (the generator writes no claims in the
-    move-out month), while alive at the start of the month (the month of death has claims).
+def _arm_potential_outcomes(params: SyntheticParameters, cohort: CohortModel, sim: SimulationResult,
+                            ltc_draws: dict[str, np.ndarray], med_draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Expected LTC + medical cost and risk of death of every subject in both arms.
 
     Each arm's state path follows the engine's common random numbers up to the arm's first
     certification or death (``month_*`` / ``death_*`` of the subjects): non-certified and alive until
     then. After a certification in month ``c`` the arm is certified from ``c + 1`` on, and its course
     (entry level, monthly level transitions, death hazard ``mu0 exp(delta z) level_hr[level]``) is
     followed *in expectation* as a Markov chain; decertification at renewal (at most 3 % of renewals)
-    is ignored. The cost of a month is the expectation of the claims generator given the state
+    is ignored. The chain runs over the whole event follow-up (``FOLLOW_UP + EVENT_EXTENSION``
+    months from the index) with the age and frailty of each month.
+
+    *Cost.* Window: months ``index .. index + 35`` (the 36 months of the risk estimands) that are in
+    the data (before April 2026) and before the month of moving out (the generator writes no claims
+    in the move-out month), while alive at the start of the month (the month of death has claims).
+    The cost of a month is the expectation of the claims generator given the state
     (:func:`.claims.expected_ltc_cost`, :func:`.claims.expected_medical_cost`), with the person's
     persistent claim draws and the observed month's medical band scales.
 
-    Returns per subject ``cost_treated``, ``cost_untreated`` (yen summed over the window) and
-    ``months_treated``, ``months_untreated`` (expected person-months alive in the window).
+    *Death.* The arms' event months stop at the arm's first certification, so a death after it is not
+    drawn; the chain gives it in expectation, over every month of the follow-up (no cap at the end of
+    the data or at moving out: the potential outcome does not stop when the claims do).
+
+    Returns per subject ``cost_treated``, ``cost_untreated`` (yen summed over the cost window),
+    ``months_treated``, ``months_untreated`` (expected person-months alive in it) and
+    ``death_risk_treated``, ``death_risk_untreated`` of shape ``(subjects, FOLLOW_UP +
+    EVENT_EXTENSION)``: entry ``k`` is the probability of death in months ``index .. index + k``, i.e.
+    ``1`` once the arm died uncertified, else the probability that the course after a certification
+    in month ``c < index + k`` ended in death by the end of month ``index + k``.
     """
     s = sim.subjects
     pop = sim.pop
     persons = s["person"].astype(np.int64)
     ns = len(persons)
+    horizon = FOLLOW_UP + EVENT_EXTENSION
     out = {k: np.zeros(ns) for k in ("cost_treated", "cost_untreated", "months_treated", "months_untreated")}
+    out.update({f"death_risk_{k}": np.zeros((ns, horizon)) for k in ("treated", "untreated")})
     if ns == 0:
         return out
     idx = s["index"].astype(np.int64)
@@ -420,14 +431,13 @@ def _cost_potential_outcomes(params: SyntheticParameters, cohort: CohortModel, s
         pi = np.zeros((ns, 7))
         cost = np.zeros(ns)
         months = np.zeros(ns)
-        for r in range(FOLLOW_UP):
+        risk = out[f"death_risk_{name}"]
+        for r in range(horizon):
             t = idx + r
-            obs = t < end
-            if not obs.any():
-                continue
-            tt = np.minimum(t, N_MONTHS - 1)
-            age = tt - pop.birth[persons]
-            mu = cohort.death_base[pop.sex[persons], CohortModel.age_index(age)] * np.exp(delta * pop.z(tt, persons))
+            obs = t < end  # end <= index + FOLLOW_UP <= N_MONTHS: a cost month is a month of the data
+            tt = np.minimum(t, N_MONTHS - 1)  # the medical band scales exist for the data's months only
+            age = t - pop.birth[persons]
+            mu = cohort.death_base[pop.sex[persons], CohortModel.age_index(age)] * np.exp(delta * pop.z(t, persons))
             pre = obs & (t <= c) & (t <= d)  # alive, not certified at the start of the month
             if pre.any():
                 q = (d[pre] == t[pre]).astype(np.float64)
@@ -448,54 +458,9 @@ def _cost_potential_outcomes(params: SyntheticParameters, cohort: CohortModel, s
                 months[post] += alive
             moving = t > c  # the chain moves on whether or not the month is observed
             pi[moving] = (pi[moving] * np.exp(-mu[moving, None] * level_hr[None, 1:])) @ trans
+            risk[:, r] = np.where(d <= t, 1.0, np.where(moving, 1.0 - pi.sum(axis=1), 0.0))
         out[f"cost_{name}"] = cost
         out[f"months_{name}"] = months
-    return out
-
-
-def _death_risk_potential_outcomes(params: SyntheticParameters, cohort: CohortModel,
-                                   sim: SimulationResult) -> dict[str, np.ndarray]:
-    """Expected risk of death from any cause of every subject in both arms, by month from the index.
-
-    The arms' event months (``death_*``) stop at the arm's first certification: a death after it is
-    not drawn. This adds it in expectation, with the course after certification that
-    :func:`_cost_potential_outcomes` follows (entry level, monthly level transitions, death hazard
-    ``mu0 exp(delta z) level_hr[level]``, decertification ignored), here over the whole event
-    follow-up and with the age and frailty of each month (no cap at the end of the data: the
-    potential outcome does not stop when the claims do; moving out is ignored likewise).
-
-    Returns per arm (``treated``, ``untreated``) an array of shape ``(subjects, FOLLOW_UP +
-    EVENT_EXTENSION)``: entry ``k`` is the probability of death in months ``index .. index + k``,
-    i.e. ``1`` if the arm died uncertified by then, else the probability that the course after a
-    certification in month ``c < index + k`` ended in death by the end of month ``index + k``.
-    """
-    s = sim.subjects
-    pop = sim.pop
-    persons = s["person"].astype(np.int64)
-    ns = len(persons)
-    horizon = FOLLOW_UP + EVENT_EXTENSION
-    out = {}
-    idx = s["index"].astype(np.int64)
-    entry = np.asarray(params.value("certification.entry_level_mix"), dtype=np.float64)
-    entry = entry / entry.sum()
-    delta = float(params.value("frailty.death_log_hr_per_sd"))
-    hr = cohort.level_hr[None, 1:]
-    for arm, name in ((1, "treated"), (0, "untreated")):
-        c = (s["month_treated"] if arm else s["month_untreated"]).astype(np.int64)
-        d = (s["death_treated"] if arm else s["death_untreated"]).astype(np.int64)
-        risk = np.zeros((ns, horizon))
-        pi = np.zeros((ns, 7))
-        for k in range(horizon):
-            t = idx + k
-            pi[(t == c + 1) & (d != c)] = entry
-            moving = t > c
-            if moving.any():
-                age = t[moving] - pop.birth[persons[moving]]
-                mu = (cohort.death_base[pop.sex[persons[moving]], CohortModel.age_index(age)]
-                      * np.exp(delta * pop.z(t[moving], persons[moving])))
-                pi[moving] = (pi[moving] * np.exp(-mu[:, None] * hr)) @ cohort.monthly_transition
-            risk[:, k] = np.where(d <= t, 1.0, np.where(t > c, 1.0 - pi.sum(axis=1), 0.0))
-        out[name] = risk
     return out
 
 
@@ -509,7 +474,7 @@ def _month_or_nat(months: np.ndarray) -> np.ndarray:
 
 
 def _ground_truth(sim: SimulationResult, effects: TrueEffects, soft_sites: pd.DataFrame, person, sites,
-                  cost: dict[str, np.ndarray], death: dict[str, np.ndarray]) -> GroundTruth:
+                  arms: dict[str, np.ndarray]) -> GroundTruth:
     s = sim.subjects
     prog = s["prog"]
     po = pd.DataFrame({
@@ -521,17 +486,17 @@ def _ground_truth(sim: SimulationResult, effects: TrueEffects, soft_sites: pd.Da
         "certified_untreated": s["cert_untreated"].astype(bool),
         "risk_treated": s["risk_treated"],
         "risk_untreated": s["risk_untreated"],
-        "cost_treated": cost["cost_treated"],
-        "cost_untreated": cost["cost_untreated"],
-        "months_treated": cost["months_treated"],
-        "months_untreated": cost["months_untreated"],
+        "cost_treated": arms["cost_treated"],
+        "cost_untreated": arms["cost_untreated"],
+        "months_treated": arms["months_treated"],
+        "months_untreated": arms["months_untreated"],
         "events_end": months_to_datetime(s["index"] + FOLLOW_UP + EVENT_EXTENSION),
         "cert_month_treated": _month_or_nat(s["month_treated"]),
         "cert_month_untreated": _month_or_nat(s["month_untreated"]),
         "death_month_treated": _month_or_nat(s["death_treated"]),
         "death_month_untreated": _month_or_nat(s["death_untreated"]),
-        "death_risk_treated": list(death["treated"]),
-        "death_risk_untreated": list(death["untreated"]),
+        "death_risk_treated": list(arms["death_risk_treated"]),
+        "death_risk_untreated": list(arms["death_risk_untreated"]),
     })
     kcl = pd.DataFrame({
         "programme": _cat(np.ones(len(s["kcl_person"]), dtype=np.int64), ("soft", "short_term")),
@@ -561,10 +526,10 @@ def _ground_truth(sim: SimulationResult, effects: TrueEffects, soft_sites: pd.Da
             counts[f"{name}_{key}"] = nm
         counts[f"{name}_att_risk3y_full_followup"] = nf
     for code, name in ((0, "soft"), (1, "short_term")):
-        m = (prog == code) & (cost["months_treated"] > 0)
+        m = (prog == code) & (arms["months_treated"] > 0)
         nm = int(m.sum())
-        ct = cost["cost_treated"][m].sum() / cost["months_treated"][m].sum() if nm else np.nan
-        cu = cost["cost_untreated"][m].sum() / cost["months_untreated"][m].sum() if nm else np.nan
+        ct = arms["cost_treated"][m].sum() / arms["months_treated"][m].sum() if nm else np.nan
+        cu = arms["cost_untreated"][m].sum() / arms["months_untreated"][m].sum() if nm else np.nan
         estimands[f"{name}_att_cost_month"] = float(ct - cu)
         estimands[f"{name}_cost_month_treated"] = float(ct)
         estimands[f"{name}_cost_month_untreated"] = float(cu)

@@ -160,10 +160,10 @@ class GroundTruth:
     a claims panel observes. Each arm follows the common random numbers up to its first
     certification or death; after a certification its course (level, transitions, death) is taken
     in expectation, and a month's cost is the expectation of the claims generator given the state
-    (see ``municipality._cost_potential_outcomes``). The death risks ``death_risk_*`` follow the same
-    course after a certification, over the whole 48 months and beyond the end of the data
-    (``municipality._death_risk_potential_outcomes``): a death analysis without competing events
-    counts deaths after a certification, which the event months alone cannot give.
+    (see ``municipality._arm_potential_outcomes``). The death risks ``death_risk_*`` come from the same
+    course after a certification, over the whole 48 months and beyond the end of the data: a death
+    analysis without competing events counts deaths after a certification, which the event months
+    alone cannot give.
     """
 
     effects: TrueEffects
